@@ -1,0 +1,307 @@
+"""Network descriptions (immutable values) and the checks on what users pass.
+
+A :class:`CNN` is a tuple of :class:`Layer`; each layer has a patch size, a
+padding mode and a :class:`Pool`. The conventions are those of SPEC §1–3:
+patches are centred boxes normalised by ``1/|S|``, pooling is a 1-D filter
+applied separably along every spatial axis.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass
+from typing import Iterable, Literal, Union
+
+import numpy as np
+
+from . import _core
+
+Padding = Literal["same", "valid", "circular"]
+Kind = Literal["ntk", "rf", "both"]
+PADDINGS = ("same", "valid", "circular")
+KINDS = ("ntk", "rf", "both")
+
+
+def _positive_int(value: object, name: str) -> int:
+    """``value`` as an int >= 1, or a TypeError/ValueError naming ``name``."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    try:
+        n = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {value!r}") from None
+    if n < 1:
+        raise ValueError(f"{name} must be >= 1, got {n}")
+    return n
+
+
+@dataclass(frozen=True, repr=False)
+class Pool:
+    """A linear pooling operator; build one with the named constructors.
+
+    Equal pools describe the same operator: ``Pool.gaussian(2)`` equals
+    ``Pool.gaussian(2, sigma=2 / sqrt(2))``.
+    """
+
+    kind: str
+    params: tuple
+
+    @classmethod
+    def identity(cls) -> Pool:
+        """No pooling: ``h = [1]``, stride 1."""
+        return cls("identity", ())
+
+    @classmethod
+    def average(cls, size: int, stride: int | None = None) -> Pool:
+        """Box filter ``h = [1/size] * size`` with ``stride`` (default ``size``)."""
+        size = _positive_int(size, "size")
+        stride = size if stride is None else _positive_int(stride, "stride")
+        return cls("average", (("size", size), ("stride", stride)))
+
+    @classmethod
+    def gaussian(cls, stride: int, sigma: float | None = None) -> Pool:
+        """Gaussian filter on ``j = -stride..stride`` (default ``sigma = stride/sqrt(2)``),
+        normalised to sum 1, then subsampling by ``stride``: Bietti & Mairal's
+        anti-aliasing pooling."""
+        stride = _positive_int(stride, "stride")
+        sigma = stride / math.sqrt(2) if sigma is None else _positive_float(sigma, "sigma")
+        return cls("gaussian", (("stride", stride), ("sigma", sigma)))
+
+    @classmethod
+    def strided(cls, stride: int) -> Pool:
+        """Subsampling only: ``h = [1]`` with ``stride``."""
+        return cls("strided", (("stride", _positive_int(stride, "stride")),))
+
+    @classmethod
+    def global_average(cls) -> Pool:
+        """The grid collapses to one position holding the mean."""
+        return cls("global_average", ())
+
+    @classmethod
+    def filter(cls, h: Iterable[float], stride: int = 1) -> Pool:
+        """Any non-negative 1-D filter ``h``, centred at ``(len(h) - 1) // 2``."""
+        try:
+            arr = np.asarray(h, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"h must be a 1-D sequence of numbers, got {h!r}") from None
+        if arr.ndim != 1 or arr.size == 0:
+            raise ValueError(f"h must be a non-empty 1-D filter, got shape {arr.shape}")
+        if not np.isfinite(arr).all():
+            raise ValueError(f"h must be finite, got {arr.tolist()}")
+        if (arr < 0).any():
+            raise ValueError(f"h must be non-negative, got {arr.tolist()}")
+        stride = _positive_int(stride, "stride")
+        return cls("filter", (("h", tuple(arr.tolist())), ("stride", stride)))
+
+    @property
+    def is_global(self) -> bool:
+        return self.kind == "global_average"
+
+    @property
+    def stride(self) -> int:
+        """Subsampling factor (1 for global pooling, which has no grid left)."""
+        return dict(self.params).get("stride", 1)
+
+    @property
+    def h(self) -> tuple[float, ...]:
+        """The 1-D filter (empty for global pooling)."""
+        p = dict(self.params)
+        if self.kind in ("identity", "strided"):
+            return (1.0,)
+        if self.kind == "average":
+            return (1.0 / p["size"],) * p["size"]
+        if self.kind == "gaussian":
+            s, sigma = p["stride"], p["sigma"]
+            w = [math.exp(-(j * j) / (2 * sigma * sigma)) for j in range(-s, s + 1)]
+            return tuple(v / sum(w) for v in w)
+        if self.kind == "filter":
+            return p["h"]
+        return ()
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params)
+        return f"Pool.{self.kind}({args})"
+
+
+def _positive_float(value: object, name: str) -> float:
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {value!r}") from None
+    if not (math.isfinite(x) and x > 0):
+        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+    return x
+
+
+PatchSize = Union[None, int, "tuple[int, ...]"]
+
+
+@dataclass(frozen=True, repr=False)
+class Layer:
+    """One convolutional layer: patch extraction, ReLU, pooling.
+
+    ``patch`` is ``None`` (a single position: fully connected, the only
+    choice for vector inputs), an int ``s`` (an ``s × … × s`` box) or a
+    tuple with one size per spatial axis.
+    """
+
+    patch: PatchSize = None
+    padding: Padding = "same"
+    pool: Pool = Pool.identity()
+
+    def __post_init__(self) -> None:
+        patch = self.patch
+        if patch is not None:
+            if isinstance(patch, (tuple, list)):
+                patch = tuple(_positive_int(s, "patch") for s in patch)
+                if not patch:
+                    raise ValueError("patch must have at least one size, or be None")
+            else:
+                patch = _positive_int(patch, "patch")
+            object.__setattr__(self, "patch", patch)
+        if self.padding not in PADDINGS:
+            raise ValueError(f"padding must be one of {PADDINGS}, got {self.padding!r}")
+        if not isinstance(self.pool, Pool):
+            raise TypeError(f"pool must be a Pool (e.g. Pool.average(2)), got {self.pool!r}")
+
+    def patch_sizes(self, dims: int, index: int = 0) -> tuple[int, ...]:
+        """Patch size along each of ``dims`` spatial axes."""
+        if self.patch is None:
+            return (1,) * dims
+        if dims == 0:
+            raise ValueError(
+                f"layer {index}: patch must be None for vector inputs (no spatial axes), "
+                f"got {self.patch!r}"
+            )
+        if isinstance(self.patch, int):
+            return (self.patch,) * dims
+        if len(self.patch) != dims:
+            raise ValueError(
+                f"layer {index}: patch {self.patch!r} has {len(self.patch)} sizes but the "
+                f"inputs have {dims} spatial axes"
+            )
+        return self.patch
+
+    def __repr__(self) -> str:
+        args = []
+        if self.patch is not None:
+            args.append(f"patch={self.patch!r}")
+        if self.padding != "same":
+            args.append(f"padding={self.padding!r}")
+        if self.pool != Pool.identity():
+            args.append(f"pool={self.pool!r}")
+        return f"Layer({', '.join(args)})"
+
+
+def as_signals(X: object, name: str) -> np.ndarray:
+    """``X`` as a float64 array of 2 to 4 dimensions with finite values,
+    without copying when it already is one."""
+    if isinstance(X, np.ndarray) and X.dtype == np.float64:
+        arr = X
+    else:
+        try:
+            arr = np.asarray(X)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"{name} must be a numeric array: {e}") from None
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+        arr = arr.astype(np.float64, copy=False)
+    if not 2 <= arr.ndim <= 4:
+        raise ValueError(
+            f"{name} must have shape (n, c), (n, L, c) or (n, H, W, c) (channels last), "
+            f"got {arr.ndim} dimension(s) with shape {arr.shape}"
+        )
+    if any(s == 0 for s in arr.shape[1:]):
+        raise ValueError(f"{name}: every axis but the first must be non-empty, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+        raise ValueError(f"{name} contains NaN or infinity (first at index {bad})")
+    return arr
+
+
+def check_kind(kind: object) -> str:
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    return kind  # type: ignore[return-value]
+
+
+def check_pair(X: np.ndarray, Z: np.ndarray) -> None:
+    """X and Z must describe signals of the same kind and shape."""
+    if X.ndim != Z.ndim:
+        raise ValueError(
+            f"X and Z must have the same number of spatial axes, got shapes {X.shape} and {Z.shape}"
+        )
+    if X.shape[-1] != Z.shape[-1]:
+        raise ValueError(f"X has {X.shape[-1]} channels but Z has {Z.shape[-1]}")
+    if X.shape[1:-1] != Z.shape[1:-1]:
+        raise ValueError(
+            f"X and Z must have the same spatial shape, got {X.shape[1:-1]} and {Z.shape[1:-1]}"
+        )
+
+
+@dataclass(frozen=True, repr=False)
+class CNN:
+    """A deep convolutional ReLU network, described by its layers.
+
+    Its kernels are those of the infinitely wide network of SPEC §1: the
+    neural tangent kernel (``"ntk"``) and the random-feature kernel of
+    training only the readout (``"rf"``).
+    """
+
+    layers: tuple[Layer, ...]
+
+    def __init__(self, layers: Iterable[Layer]) -> None:
+        if isinstance(layers, Layer):
+            raise TypeError("layers must be a sequence of Layer, e.g. CNN([Layer(patch=3)])")
+        layers = tuple(layers)
+        if not layers:
+            raise ValueError("layers: a network needs at least one layer")
+        for k, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"layers[{k}] must be a Layer, got {layer!r}")
+        object.__setattr__(self, "layers", layers)
+
+    def __reduce__(self):
+        return (CNN, (self.layers,))
+
+    def __repr__(self) -> str:
+        return f"CNN([{', '.join(map(repr, self.layers))}])"
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def engine_layers(self, dims: int) -> list[tuple[tuple[int, ...], str, list[float] | None, int]]:
+        """The layers as the compiled engine takes them, for ``dims`` spatial axes."""
+        return [
+            (
+                layer.patch_sizes(dims, k),
+                layer.padding,
+                None if layer.pool.is_global else list(layer.pool.h),
+                layer.pool.stride,
+            )
+            for k, layer in enumerate(self.layers)
+        ]
+
+    def kernel(self, X, Z=None, kind: Kind = "ntk"):
+        """Gram matrix of the kernel between the signals of ``X`` and ``Z``.
+
+        ``X`` has shape ``(n, c)`` (vectors), ``(n, L, c)`` (1-D) or
+        ``(n, H, W, c)`` (2-D), channels last; ``Z`` likewise with ``m``
+        signals, or ``None`` for ``X`` against itself (each unordered pair
+        computed once, the diagonal without the precision loss of c = 1).
+        ``kind`` is ``"ntk"``, ``"rf"`` or ``"both"`` (a tuple ``(ntk, rf)``).
+        Returns float64 arrays of shape ``(n, m)``.
+        """
+        kind = check_kind(kind)
+        X = as_signals(X, "X")
+        if Z is X:
+            Z = None
+        if Z is not None:
+            Z = as_signals(Z, "Z")
+            check_pair(X, Z)
+        layers = self.engine_layers(X.ndim - 2)
+        ntk, rf = _core.kernel(layers, X, Z, kind)
+        if kind == "both":
+            return ntk, rf
+        return ntk if kind == "ntk" else rf

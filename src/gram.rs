@@ -1,0 +1,284 @@
+//! Gram matrices: per-signal work once per signal, then every needed pair,
+//! in tiles scheduled over the thread pool. Each entry is computed by the
+//! same code whatever the thread count, so results are bitwise identical.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use ndarray::{Array2, ArrayView, ArrayViewMut2, Axis, IxDyn};
+use rayon::prelude::*;
+
+use crate::error::{Error, Result, invalid};
+use crate::net::Net;
+use crate::pair::{self, Workspace};
+use crate::plan::{Plan, Target};
+use crate::signal::Signal;
+use crate::threads;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Ntk,
+    Rf,
+    Both,
+}
+
+/// Lets another thread stop a computation and watch its progress.
+#[derive(Debug, Default)]
+pub struct Control {
+    cancelled: AtomicBool,
+    pairs_done: AtomicU64,
+}
+
+impl Control {
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// Pairs finished so far.
+    pub fn pairs_done(&self) -> u64 {
+        self.pairs_done.load(Ordering::Relaxed)
+    }
+}
+
+/// Kernel matrices of one call: `ntk` unless `Kind::Rf`, `rf` unless `Kind::Ntk`.
+#[derive(Debug, Default)]
+pub struct Gram {
+    pub ntk: Option<Array2<f64>>,
+    pub rf: Option<Array2<f64>>,
+}
+
+/// Signals of a call: channels-last arrays with 2 to 4 dimensions.
+pub struct Inputs<'a> {
+    x: ArrayView<'a, f64, IxDyn>,
+    z: Option<ArrayView<'a, f64, IxDyn>>,
+}
+
+impl<'a> Inputs<'a> {
+    /// `z = None` asks for the symmetric Gram matrix of `x` with itself.
+    pub fn new(
+        x: ArrayView<'a, f64, IxDyn>,
+        z: Option<ArrayView<'a, f64, IxDyn>>,
+    ) -> Result<Inputs<'a>> {
+        if !(2..=4).contains(&x.ndim()) {
+            return Err(invalid!(
+                "X: expected 2 to 4 dimensions, got shape {:?}",
+                x.shape()
+            ));
+        }
+        if let Some(z) = &z
+            && (z.ndim() != x.ndim() || z.shape()[1..] != x.shape()[1..])
+        {
+            return Err(invalid!(
+                "Z: shape {:?} does not match X's {:?} beyond the first axis",
+                z.shape(),
+                x.shape()
+            ));
+        }
+        Ok(Inputs { x, z })
+    }
+
+    /// The spatial grid (one length per spatial axis).
+    pub fn grid(&self) -> &[usize] {
+        &self.x.shape()[1..self.x.ndim() - 1]
+    }
+
+    pub fn shape(&self) -> (usize, usize) {
+        let n = self.x.shape()[0];
+        (n, self.z.as_ref().map_or(n, |z| z.shape()[0]))
+    }
+}
+
+/// Allocates the outputs and fills them (see `gram_into`).
+pub fn gram(net: &Net, inputs: &Inputs<'_>, kind: Kind, control: &Control) -> Result<Gram> {
+    let (n, m) = inputs.shape();
+    let mut out = Gram {
+        ntk: (kind != Kind::Rf).then(|| Array2::zeros((n, m))),
+        rf: (kind != Kind::Ntk).then(|| Array2::zeros((n, m))),
+    };
+    gram_into(
+        net,
+        inputs,
+        out.ntk.as_mut().map(|a| a.view_mut()),
+        out.rf.as_mut().map(|a| a.view_mut()),
+        control,
+    )?;
+    Ok(out)
+}
+
+/// Writes `K_NTK` into `ntk` and `K_RF` into `rf` (either may be absent),
+/// each of shape `(n, m)`; any strides.
+pub fn gram_into(
+    net: &Net,
+    inputs: &Inputs<'_>,
+    ntk: Option<ArrayViewMut2<'_, f64>>,
+    rf: Option<ArrayViewMut2<'_, f64>>,
+    control: &Control,
+) -> Result<()> {
+    let (n, m) = inputs.shape();
+    for out in ntk.iter().chain(rf.iter()) {
+        if out.dim() != (n, m) {
+            return Err(invalid!(
+                "out: expected shape ({n}, {m}), got {:?}",
+                out.dim()
+            ));
+        }
+    }
+    if ntk.is_none() && rf.is_none() {
+        return Err(invalid!("kind: nothing to compute"));
+    }
+    let readout = Plan::new(net, inputs.grid(), Target::Readout)?;
+    let norms = Plan::new(net, inputs.grid(), Target::Norms)?;
+    if n == 0 || m == 0 {
+        return Ok(());
+    }
+    let pool = threads::pool()?;
+    pool.install(|| {
+        let xs = signals(&inputs.x, &norms);
+        let zs = inputs.z.as_ref().map(|z| signals(z, &norms));
+        let writers = Writers {
+            ntk: ntk.map(Writer::new),
+            rf: rf.map(Writer::new),
+        };
+        let tiles = tiles(n, m, zs.is_none(), pool.current_num_threads());
+        let workspaces = Mutex::new(Vec::<Workspace>::new());
+        tiles.par_iter().try_for_each(|tile| {
+            if control.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            let mut ws = workspaces
+                .lock()
+                .expect("workspace lock")
+                .pop()
+                .unwrap_or_else(|| Workspace::new(&readout));
+            let done = tile.compute(&readout, &xs, zs.as_deref(), &writers, &mut ws);
+            workspaces.lock().expect("workspace lock").push(ws);
+            control.pairs_done.fetch_add(done, Ordering::Relaxed);
+            Ok(())
+        })
+    })
+}
+
+fn signals(x: &ArrayView<'_, f64, IxDyn>, plan: &Plan) -> Vec<Signal> {
+    (0..x.shape()[0])
+        .into_par_iter()
+        .map_init(
+            || Workspace::new(plan),
+            |ws, i| Signal::new(x.index_axis(Axis(0), i), plan, ws),
+        )
+        .collect()
+}
+
+/// A block of output entries: rows `i0..i1` × columns `j0..j1`.
+struct Tile {
+    rows: (usize, usize),
+    cols: (usize, usize),
+    /// Symmetric Gram matrix: compute `j ≥ i` only and mirror.
+    symmetric: bool,
+}
+
+/// Tiles covering the output (its upper triangle when symmetric), small
+/// enough that every thread gets several.
+fn tiles(n: usize, m: usize, symmetric: bool, threads: usize) -> Vec<Tile> {
+    let pairs = if symmetric { n * (n + 1) / 2 } else { n * m };
+    let side = ((pairs / (8 * threads).max(1)) as f64).sqrt() as usize;
+    let side = side.clamp(1, 32);
+    let mut out = Vec::new();
+    for i0 in (0..n).step_by(side) {
+        let first = if symmetric { i0 } else { 0 };
+        for j0 in (first..m).step_by(side) {
+            out.push(Tile {
+                rows: (i0, (i0 + side).min(n)),
+                cols: (j0, (j0 + side).min(m)),
+                symmetric,
+            });
+        }
+    }
+    out
+}
+
+impl Tile {
+    /// Computes and writes the tile's entries; returns how many pairs it computed.
+    fn compute(
+        &self,
+        plan: &Plan,
+        xs: &[Signal],
+        zs: Option<&[Signal]>,
+        out: &Writers<'_>,
+        ws: &mut Workspace,
+    ) -> u64 {
+        let zs = zs.unwrap_or(xs);
+        let mut done = 0;
+        for i in self.rows.0..self.rows.1 {
+            let first = if self.symmetric {
+                self.cols.0.max(i)
+            } else {
+                self.cols.0
+            };
+            for j in first..self.cols.1 {
+                let same = self.symmetric && i == j;
+                let v = pair::kernel(plan, &xs[i], &zs[j], same, out.ntk.is_some(), ws);
+                // SAFETY: tiles partition the (upper-triangle of the) output,
+                // so no other thread writes (i, j) or its mirror (j, i).
+                unsafe {
+                    if let (Some(w), Some(k)) = (&out.ntk, v.ntk) {
+                        w.write(i, j, k, self.symmetric);
+                    }
+                    if let Some(w) = &out.rf {
+                        w.write(i, j, v.rf, self.symmetric);
+                    }
+                }
+                done += 1;
+            }
+        }
+        done
+    }
+}
+
+struct Writers<'a> {
+    ntk: Option<Writer<'a>>,
+    rf: Option<Writer<'a>>,
+}
+
+/// Shared write access to an output matrix for tiles on different threads.
+struct Writer<'a> {
+    ptr: *mut f64,
+    strides: (isize, isize),
+    _view: std::marker::PhantomData<ArrayViewMut2<'a, f64>>,
+}
+
+// SAFETY: the pointer comes from a mutable view that outlives the writer;
+// callers of `write` guarantee that distinct threads write distinct entries.
+unsafe impl Send for Writer<'_> {}
+unsafe impl Sync for Writer<'_> {}
+
+impl<'a> Writer<'a> {
+    fn new(mut view: ArrayViewMut2<'a, f64>) -> Writer<'a> {
+        let strides = (view.strides()[0], view.strides()[1]);
+        Writer {
+            ptr: view.as_mut_ptr(),
+            strides,
+            _view: std::marker::PhantomData,
+        }
+    }
+
+    /// Writes `(i, j)` and, with `mirror`, `(j, i)`.
+    ///
+    /// # Safety
+    /// The indices are in bounds and no other thread writes the same entries.
+    unsafe fn write(&self, i: usize, j: usize, value: f64, mirror: bool) {
+        unsafe {
+            *self
+                .ptr
+                .offset(i as isize * self.strides.0 + j as isize * self.strides.1) = value;
+            if mirror {
+                *self
+                    .ptr
+                    .offset(j as isize * self.strides.0 + i as isize * self.strides.1) = value;
+            }
+        }
+    }
+}

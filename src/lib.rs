@@ -1,0 +1,36 @@
+//! Exact neural tangent (NTK) and random-feature (RF) kernels of deep
+//! convolutional ReLU networks with patch extraction, padding and linear
+//! pooling (Bietti & Mairal, 2019), computed pair by pair over the threads
+//! of a rayon pool. The conventions are those of `SPEC.md`.
+//!
+//! ```
+//! use ndarray::Array;
+//! use ntk_rs::{Control, Inputs, Kind, Layer, Net, Padding, Pool, gram};
+//!
+//! let net = Net::new(vec![
+//!     Layer { patch: vec![3], padding: Padding::Same, pool: Pool::identity() },
+//!     Layer { patch: vec![3], padding: Padding::Same, pool: Pool::GlobalAverage },
+//! ]).unwrap();
+//! let x = Array::from_shape_fn((4, 10, 2), |(i, u, c)| ((i * 7 + u * 3 + c) % 5) as f64 - 2.0).into_dyn();
+//! let k = gram(&net, &Inputs::new(x.view(), None).unwrap(), Kind::Both, &Control::default()).unwrap();
+//! let (ntk, rf) = (k.ntk.unwrap(), k.rf.unwrap());
+//! assert!(ntk[[0, 1]] >= rf[[0, 1]]);
+//! ```
+
+pub mod axis;
+pub mod error;
+pub mod gram;
+pub mod kappa;
+pub mod maps;
+pub mod net;
+pub mod pair;
+pub mod plan;
+pub mod signal;
+pub mod threads;
+
+#[cfg(feature = "python")]
+mod python;
+
+pub use error::{Error, Result};
+pub use gram::{Control, Gram, Inputs, Kind, gram, gram_into};
+pub use net::{Layer, Net, Padding, Pool};

@@ -1,0 +1,203 @@
+//! The network as plain data (SPEC §1, §3), its validation, and the grid
+//! each layer works on.
+
+use crate::error::{Result, invalid};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Padding {
+    /// The grid keeps its size; positions outside read as zero.
+    Same,
+    /// Patches stay inside the grid, which shrinks by `s - 1`.
+    Valid,
+    /// Indices wrap around.
+    Circular,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Pool {
+    /// `(A z)[i] = Σ_j h[j] z[stride·i + j − (len(h)−1)/2]` along every axis.
+    Filter { h: Vec<f64>, stride: usize },
+    /// The grid collapses to one position holding the mean.
+    GlobalAverage,
+}
+
+impl Pool {
+    pub fn identity() -> Pool {
+        Pool::Filter {
+            h: vec![1.0],
+            stride: 1,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Layer {
+    /// Patch size along each spatial axis (empty for vector inputs).
+    pub patch: Vec<usize>,
+    pub padding: Padding,
+    pub pool: Pool,
+}
+
+/// The grids one layer sees, per spatial axis.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayerGrids {
+    /// Grid of the layer's input (the previous layer's output).
+    pub input: Vec<usize>,
+    /// Grid after the patch step, where the norms and the non-linearity live.
+    pub patched: Vec<usize>,
+    /// Grid after pooling.
+    pub pooled: Vec<usize>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Net {
+    layers: Vec<Layer>,
+}
+
+impl Net {
+    /// Checks what does not depend on the input: at least one layer, patch
+    /// sizes and strides ≥ 1, filters non-empty, finite and non-negative.
+    pub fn new(layers: Vec<Layer>) -> Result<Net> {
+        if layers.is_empty() {
+            return Err(invalid!("layers: a network needs at least one layer"));
+        }
+        for (k, layer) in layers.iter().enumerate() {
+            if let Some(s) = layer.patch.iter().find(|&&s| s == 0) {
+                return Err(invalid!("layer {k}: patch size must be >= 1, got {s}"));
+            }
+            if let Pool::Filter { h, stride } = &layer.pool {
+                if *stride == 0 {
+                    return Err(invalid!("layer {k}: pooling stride must be >= 1, got 0"));
+                }
+                if h.is_empty() {
+                    return Err(invalid!("layer {k}: pooling filter is empty"));
+                }
+                if h.iter().any(|w| !w.is_finite() || *w < 0.0) {
+                    return Err(invalid!(
+                        "layer {k}: pooling filter entries must be finite and >= 0, got {h:?}"
+                    ));
+                }
+            }
+        }
+        Ok(Net { layers })
+    }
+
+    pub fn layers(&self) -> &[Layer] {
+        &self.layers
+    }
+
+    /// The grids of every layer for inputs on `grid` (one length per spatial
+    /// axis), checking that patch ranks match and no grid becomes empty.
+    pub fn grids(&self, grid: &[usize]) -> Result<Vec<LayerGrids>> {
+        if grid.contains(&0) {
+            return Err(invalid!("X: spatial sizes must be >= 1, got {grid:?}"));
+        }
+        let mut current = grid.to_vec();
+        let mut out = Vec::with_capacity(self.layers.len());
+        for (k, layer) in self.layers.iter().enumerate() {
+            if layer.patch.len() != grid.len() {
+                return Err(invalid!(
+                    "layer {k}: patch has {} axes but the input has {} spatial axes",
+                    layer.patch.len(),
+                    grid.len()
+                ));
+            }
+            let patched: Vec<usize> = match layer.padding {
+                Padding::Valid => {
+                    let mut g = Vec::with_capacity(current.len());
+                    for (&len, &s) in current.iter().zip(&layer.patch) {
+                        if s > len {
+                            return Err(invalid!(
+                                "layer {k}: a 'valid' patch of size {s} does not fit a grid of \
+                                 length {len} (grid {current:?}); the output would be empty"
+                            ));
+                        }
+                        g.push(len - s + 1);
+                    }
+                    g
+                }
+                Padding::Same | Padding::Circular => current.clone(),
+            };
+            let pooled: Vec<usize> = match &layer.pool {
+                Pool::Filter { stride, .. } => {
+                    patched.iter().map(|&l| l.div_ceil(*stride)).collect()
+                }
+                Pool::GlobalAverage => vec![1; patched.len()],
+            };
+            out.push(LayerGrids {
+                input: current,
+                patched,
+                pooled: pooled.clone(),
+            });
+            current = pooled;
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(patch: usize, padding: Padding, pool: Pool) -> Layer {
+        Layer {
+            patch: vec![patch, patch],
+            padding,
+            pool,
+        }
+    }
+
+    #[test]
+    fn grids_follow_padding_and_stride() {
+        let net = Net::new(vec![
+            layer(
+                3,
+                Padding::Valid,
+                Pool::Filter {
+                    h: vec![0.5, 0.5],
+                    stride: 2,
+                },
+            ),
+            layer(3, Padding::Same, Pool::GlobalAverage),
+        ])
+        .unwrap();
+        let g = net.grids(&[9, 8]).unwrap();
+        assert_eq!(g[0].patched, vec![7, 6]);
+        assert_eq!(g[0].pooled, vec![4, 3]);
+        assert_eq!(g[1].input, vec![4, 3]);
+        assert_eq!(g[1].pooled, vec![1, 1]);
+    }
+
+    #[test]
+    fn rejects_bad_layers() {
+        assert!(Net::new(vec![]).is_err());
+        assert!(Net::new(vec![layer(0, Padding::Same, Pool::identity())]).is_err());
+        for pool in [
+            Pool::Filter {
+                h: vec![],
+                stride: 1,
+            },
+            Pool::Filter {
+                h: vec![1.0],
+                stride: 0,
+            },
+            Pool::Filter {
+                h: vec![-1.0],
+                stride: 1,
+            },
+            Pool::Filter {
+                h: vec![f64::NAN],
+                stride: 1,
+            },
+        ] {
+            assert!(Net::new(vec![layer(1, Padding::Same, pool)]).is_err());
+        }
+    }
+
+    #[test]
+    fn rejects_empty_valid_grid_and_rank_mismatch() {
+        let net = Net::new(vec![layer(5, Padding::Valid, Pool::identity())]).unwrap();
+        assert!(net.grids(&[4, 9]).is_err());
+        assert!(net.grids(&[9]).is_err());
+    }
+}

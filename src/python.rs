@@ -1,0 +1,155 @@
+//! The compiled module `ntk_rs._core`: converts arguments, runs the engine
+//! off the GIL, and maps its errors. Argument checking with user-facing
+//! messages lives in Python (`ntk_rs.network`); the engine re-checks what
+//! it relies on.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use numpy::{IntoPyArray, PyArray2, PyReadonlyArrayDyn};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+
+use crate::error::Error;
+use crate::gram::{self, Control, Inputs, Kind};
+use crate::net::{Layer, Net, Padding, Pool};
+use crate::threads;
+
+/// How often the waiting thread looks for Ctrl-C.
+const POLL: Duration = Duration::from_millis(50);
+
+fn to_pyerr(e: Error) -> PyErr {
+    match e {
+        Error::Invalid(msg) => PyValueError::new_err(msg),
+        // Only raised after a signal handler already set the Python error.
+        Error::Cancelled => PyRuntimeError::new_err("computation cancelled"),
+    }
+}
+
+/// Runs `work` on a helper thread without the GIL while this thread waits,
+/// checking for signals (Ctrl-C) every `POLL`. On a signal the work is
+/// cancelled and joined before the signal's exception is raised, so no
+/// thread outlives the call.
+fn run_detached<T: Send>(
+    py: Python<'_>,
+    work: impl FnOnce(&Control) -> Result<T, Error> + Send,
+) -> PyResult<T> {
+    let control = Control::default();
+    std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::channel();
+        let control = &control;
+        scope.spawn(move || {
+            // The receiver outlives the scope's threads.
+            let _ = tx.send(work(control));
+        });
+        let mut rx = rx;
+        loop {
+            // The receiver is Send but not Sync: move it in and back out.
+            let (received, back) = py.detach(move || (rx.recv_timeout(POLL), rx));
+            rx = back;
+            match received {
+                Ok(result) => return result.map_err(to_pyerr),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if let Err(signal) = py.check_signals() {
+                        control.cancel();
+                        let _ = py.detach(move || rx.recv());
+                        return Err(signal);
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(PyRuntimeError::new_err("ntk_rs worker thread panicked"));
+                }
+            }
+        }
+    })
+}
+
+/// One layer as Python sends it: per-axis patch sizes, padding name, and
+/// the pooling filter with its stride (`None` for global average pooling).
+type LayerArgs = (Vec<usize>, String, Option<Vec<f64>>, usize);
+
+fn net_from(layers: Vec<LayerArgs>) -> PyResult<Net> {
+    let layers = layers
+        .into_iter()
+        .enumerate()
+        .map(|(k, (patch, padding, h, stride))| {
+            let padding = match padding.as_str() {
+                "same" => Padding::Same,
+                "valid" => Padding::Valid,
+                "circular" => Padding::Circular,
+                other => {
+                    return Err(PyValueError::new_err(format!(
+                        "layer {k}: unknown padding {other:?}"
+                    )));
+                }
+            };
+            let pool = match h {
+                Some(h) => Pool::Filter { h, stride },
+                None => Pool::GlobalAverage,
+            };
+            Ok(Layer {
+                patch,
+                padding,
+                pool,
+            })
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    Net::new(layers).map_err(to_pyerr)
+}
+
+fn kind_from(kind: &str) -> PyResult<Kind> {
+    match kind {
+        "ntk" => Ok(Kind::Ntk),
+        "rf" => Ok(Kind::Rf),
+        "both" => Ok(Kind::Both),
+        other => Err(PyValueError::new_err(format!(
+            "kind: expected 'ntk', 'rf' or 'both', got {other:?}"
+        ))),
+    }
+}
+
+type Matrices<'py> = (
+    Option<Bound<'py, PyArray2<f64>>>,
+    Option<Bound<'py, PyArray2<f64>>>,
+);
+
+/// Gram matrices `(ntk, rf)` of `x` against `z` (against itself when `z`
+/// is None); the one not asked for by `kind` is None.
+#[pyfunction]
+#[pyo3(signature = (layers, x, z, kind))]
+fn kernel<'py>(
+    py: Python<'py>,
+    layers: Vec<LayerArgs>,
+    x: PyReadonlyArrayDyn<'py, f64>,
+    z: Option<PyReadonlyArrayDyn<'py, f64>>,
+    kind: &str,
+) -> PyResult<Matrices<'py>> {
+    let net = net_from(layers)?;
+    let kind = kind_from(kind)?;
+    let inputs = Inputs::new(x.as_array(), z.as_ref().map(|z| z.as_array())).map_err(to_pyerr)?;
+    let out = run_detached(py, |control| gram::gram(&net, &inputs, kind, control))?;
+    Ok((
+        out.ntk.map(|a| a.into_pyarray(py)),
+        out.rf.map(|a| a.into_pyarray(py)),
+    ))
+}
+
+/// Uses `n` threads from now on (0: the default).
+#[pyfunction]
+fn set_num_threads(n: usize) -> PyResult<()> {
+    threads::set_num_threads(n).map_err(to_pyerr)
+}
+
+#[pyfunction]
+fn get_num_threads() -> PyResult<usize> {
+    threads::num_threads().map_err(to_pyerr)
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(kernel, m)?)?;
+    m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
+    m.add("NUM_THREADS_ENV", threads::ENV_VAR)?;
+    Ok(())
+}
