@@ -21,6 +21,10 @@ pub struct AxisPairs {
     /// Group of each offset: index `δ + len − 1` (linear) or `δ mod len`
     /// (wrap); `NONE` where the offset is not stored.
     slot: Vec<u32>,
+    /// The stored pairs as runs contiguous in both positions.
+    runs: Vec<PositionRun>,
+    /// Every stored pair, in storage order.
+    pairs: Vec<(usize, usize)>,
     size: usize,
 }
 
@@ -66,32 +70,16 @@ impl AxisPairs {
         let mut groups = Vec::with_capacity(offsets.len());
         let mut start = 0;
         for (g, &offset) in offsets.iter().enumerate() {
-            let (first, count) = if wrap {
-                (0, len)
-            } else {
-                ((-offset).max(0) as usize, len - offset.unsigned_abs())
-            };
-            let key = if wrap {
-                offset as usize
-            } else {
-                (offset + len as isize - 1) as usize
-            };
+            let (first, count) =
+                if wrap { (0, len) } else { ((-offset).max(0) as usize, len - offset.unsigned_abs()) };
+            let key = if wrap { offset as usize } else { (offset + len as isize - 1) as usize };
             slot[key] = g as u32;
-            groups.push(Group {
-                offset,
-                start,
-                first,
-                count,
-            });
+            groups.push(Group { offset, start, first, count });
             start += count;
         }
-        AxisPairs {
-            len,
-            wrap,
-            groups,
-            slot,
-            size: start,
-        }
+        let runs: Vec<PositionRun> = groups.iter().flat_map(|g| group_runs(g, len, wrap)).collect();
+        let pairs = runs.iter().flat_map(|r| (0..r.len).map(move |k| (r.u + k, r.v + k))).collect();
+        AxisPairs { len, wrap, groups, slot, runs, pairs, size: start }
     }
 
     /// The single pair `(0, 0)` of an axis the input does not have.
@@ -110,11 +98,7 @@ impl AxisPairs {
 
     /// Index of the pair `(u, v)` (both inside the axis), if stored.
     pub fn locate(&self, u: usize, v: usize) -> Option<usize> {
-        let key = if self.wrap {
-            (v + self.len - u) % self.len
-        } else {
-            v + self.len - 1 - u
-        };
+        let key = if self.wrap { (v + self.len - u) % self.len } else { v + self.len - 1 - u };
         let g = self.slot[key];
         (g != NONE).then(|| {
             let group = &self.groups[g as usize];
@@ -123,65 +107,54 @@ impl AxisPairs {
     }
 
     /// Every stored pair, in storage order.
-    pub fn pairs(&self) -> Vec<(usize, usize)> {
-        self.position_runs()
-            .flat_map(|r| (0..r.len).map(move |k| (r.u + k, r.v + k)))
-            .collect()
+    pub fn pairs(&self) -> &[(usize, usize)] {
+        &self.pairs
     }
 
     /// The stored pairs as runs contiguous in both positions, in storage order.
-    pub fn position_runs(&self) -> impl Iterator<Item = PositionRun> + '_ {
-        self.groups.iter().flat_map(move |g| {
-            let v0 = g.first as isize + g.offset;
-            let (head, tail) = if self.wrap {
-                // u' = u + δ until it passes the end, then u + δ − len.
-                let head = self.len - g.offset as usize;
-                (
-                    PositionRun {
-                        start: g.start,
-                        len: head,
-                        u: 0,
-                        v: g.offset as usize,
-                    },
-                    (g.offset > 0).then_some(PositionRun {
-                        start: g.start + head,
-                        len: g.offset as usize,
-                        u: head,
-                        v: 0,
-                    }),
-                )
-            } else {
-                (
-                    PositionRun {
-                        start: g.start,
-                        len: g.count,
-                        u: g.first,
-                        v: v0 as usize,
-                    },
-                    None,
-                )
-            };
-            std::iter::once(head).chain(tail)
-        })
+    pub fn position_runs(&self) -> &[PositionRun] {
+        &self.runs
     }
 
-    /// Band of the input pairs a pooling step needs so that its outputs with
-    /// offsets `|δ| ≤ band_out` are exact.
+    /// Band of the input pairs a pooling step (filter of `h_len` taps,
+    /// `stride`, wrapping iff `in_wrap`) needs so that its outputs with
+    /// offsets `|δ| ≤ band_out` (modulo the length iff `out_wrap`) are exact.
     pub fn pooled_band(
         band_out: usize,
+        out_wrap: bool,
         h_len: usize,
         stride: usize,
         len_in: usize,
-        wrap: bool,
+        in_wrap: bool,
     ) -> usize {
-        if wrap && len_in % stride != 0 {
-            // Output offsets taken modulo len_out do not scale to offsets
-            // modulo len_in: keep every pair.
+        // Output pairs stored modulo the output length have actual offsets up
+        // to len_out − 1; they scale to offsets modulo len_in only when the
+        // stride divides it and the pooling wraps too.
+        if band_out > 0 && out_wrap && !(in_wrap && len_in % stride == 0) {
             len_in
         } else {
             stride * band_out + h_len - 1
         }
     }
+}
+
+/// The pairs of one offset group as runs contiguous in both positions:
+/// with wrap, `u' = u + δ` until it passes the end, then `u + δ − len`.
+fn group_runs(g: &Group, len: usize, wrap: bool) -> impl Iterator<Item = PositionRun> {
+    let (head, tail) = if wrap {
+        let head = len - g.offset as usize;
+        let tail = (g.offset > 0).then_some(PositionRun {
+            start: g.start + head,
+            len: g.offset as usize,
+            u: head,
+            v: 0,
+        });
+        (PositionRun { start: g.start, len: head, u: 0, v: g.offset as usize }, tail)
+    } else {
+        let v = (g.first as isize + g.offset) as usize;
+        (PositionRun { start: g.start, len: g.count, u: g.first, v }, None)
+    };
+    std::iter::once(head).chain(tail)
 }
 
 /// `out[out + k·out_step] += weight · in[src + k·src_step]` for `k < len`.
@@ -206,10 +179,7 @@ pub struct AxisOp {
 impl AxisOp {
     /// The map that leaves a trivial axis as it is.
     pub fn identity() -> AxisOp {
-        AxisOp {
-            runs: Vec::new(),
-            identity: true,
-        }
+        AxisOp { runs: Vec::new(), identity: true }
     }
 
     pub fn is_identity(&self) -> bool {
@@ -247,13 +217,7 @@ impl AxisOp {
 
     /// Pooling step with filter `h` and `stride` applied to both arguments:
     /// `out(i, i') = Σ_{j,j'} h[j] h[j'] in(t i + j − c, t i' + j' − c)`.
-    pub fn pool(
-        input: &AxisPairs,
-        output: &AxisPairs,
-        h: &[f64],
-        stride: usize,
-        wrap: bool,
-    ) -> AxisOp {
+    pub fn pool(input: &AxisPairs, output: &AxisPairs, h: &[f64], stride: usize, wrap: bool) -> AxisOp {
         let c = ((h.len() - 1) / 2) as isize;
         let t = stride as isize;
         let out_pairs = output.pairs();
@@ -280,24 +244,10 @@ impl AxisOp {
     /// `len²` input pairs (the input must store every pair).
     pub fn global_average(input: &AxisPairs, output: &AxisPairs) -> AxisOp {
         assert_eq!(output.size(), 1, "global pooling has a single output pair");
-        assert_eq!(
-            input.size(),
-            input.len * input.len,
-            "global pooling reads every pair"
-        );
+        assert_eq!(input.size(), input.len * input.len, "global pooling reads every pair");
         let weight = 1.0 / (input.len * input.len) as f64;
-        let run = Run {
-            out: 0,
-            out_step: 0,
-            src: 0,
-            src_step: 1,
-            len: input.size(),
-            weight,
-        };
-        AxisOp {
-            runs: vec![run],
-            identity: input == output && input.size() == 1 && weight == 1.0,
-        }
+        let run = Run { out: 0, out_step: 0, src: 0, src_step: 1, len: input.size(), weight };
+        AxisOp { runs: vec![run], identity: input == output && input.size() == 1 && weight == 1.0 }
     }
 }
 
@@ -311,9 +261,7 @@ fn read(p: isize, len: usize, wrap: bool) -> Option<usize> {
 }
 
 fn needed(input: &AxisPairs, a: usize, b: usize) -> usize {
-    input
-        .locate(a, b)
-        .expect("the band analysis keeps every pair a step reads")
+    input.locate(a, b).expect("the band analysis keeps every pair a step reads")
 }
 
 /// Collects the terms `out[o] += w · in[i]` of a step, in the order they are
@@ -334,38 +282,20 @@ impl RunBuilder {
                 r.len = 2;
                 return;
             }
-            if r.len >= 2 && out == r.out + r.len * r.out_step && src == r.src + r.len * r.src_step
-            {
+            if r.len >= 2 && out == r.out + r.len * r.out_step && src == r.src + r.len * r.src_step {
                 r.len += 1;
                 return;
             }
         }
-        self.runs.push(Run {
-            out,
-            out_step: 1,
-            src,
-            src_step: 1,
-            len: 1,
-            weight,
-        });
+        self.runs.push(Run { out, out_step: 1, src, src_step: 1, len: 1, weight });
     }
 
     fn finish(self, input: &AxisPairs, output: &AxisPairs) -> AxisOp {
         let identity = input == output
             && self.runs.len() == 1
             && self.runs[0]
-                == Run {
-                    out: 0,
-                    out_step: 1,
-                    src: 0,
-                    src_step: 1,
-                    len: input.size(),
-                    weight: 1.0,
-                };
-        AxisOp {
-            runs: self.runs,
-            identity,
-        }
+                == Run { out: 0, out_step: 1, src: 0, src_step: 1, len: input.size(), weight: 1.0 };
+        AxisOp { runs: self.runs, identity }
     }
 }
 
@@ -390,20 +320,9 @@ mod tests {
         assert_eq!(p.size(), 4 + 3 + 3);
         assert_eq!(
             p.pairs(),
-            vec![
-                (1, 0),
-                (2, 1),
-                (3, 2),
-                (0, 0),
-                (1, 1),
-                (2, 2),
-                (3, 3),
-                (0, 1),
-                (1, 2),
-                (2, 3)
-            ]
+            vec![(1, 0), (2, 1), (3, 2), (0, 0), (1, 1), (2, 2), (3, 3), (0, 1), (1, 2), (2, 3)]
         );
-        for (idx, (u, v)) in p.pairs().into_iter().enumerate() {
+        for (idx, (u, v)) in p.pairs().iter().copied().enumerate() {
             assert_eq!(p.locate(u, v), Some(idx));
         }
         assert_eq!(p.locate(0, 2), None);
@@ -417,7 +336,7 @@ mod tests {
         let band = AxisPairs::new(7, true, 1);
         assert_eq!(band.size(), 21);
         assert_eq!(band.locate(6, 0), band.locate(0, 1).map(|i| i + 6));
-        for (idx, (u, v)) in band.pairs().into_iter().enumerate() {
+        for (idx, (u, v)) in band.pairs().iter().copied().enumerate() {
             assert_eq!(band.locate(u, v), Some(idx));
             let d = (v + 7 - u) % 7;
             assert!(d <= 1 || d == 6);
@@ -430,11 +349,10 @@ mod tests {
         let output = AxisPairs::new(5, false, 4);
         let op = AxisOp::patch(&input, &output, 3, Padding::Same);
         let m = dense(&op, output.size(), input.size());
-        for (o, (i, i2)) in output.pairs().into_iter().enumerate() {
-            for (s, (a, b)) in input.pairs().into_iter().enumerate() {
+        for (o, (i, i2)) in output.pairs().iter().copied().enumerate() {
+            for (s, (a, b)) in input.pairs().iter().copied().enumerate() {
                 let shifted = a as isize - i as isize;
-                let expected = if (-1..=1).contains(&shifted) && b as isize - i2 as isize == shifted
-                {
+                let expected = if (-1..=1).contains(&shifted) && b as isize - i2 as isize == shifted {
                     1.0 / 3.0
                 } else {
                     0.0
@@ -463,8 +381,8 @@ mod tests {
         let output = AxisPairs::new(3, false, 2);
         let op = AxisOp::pool(&input, &output, &h, 2, false);
         let m = dense(&op, output.size(), input.size());
-        for (o, (i, i2)) in output.pairs().into_iter().enumerate() {
-            for (s, (a, b)) in input.pairs().into_iter().enumerate() {
+        for (o, (i, i2)) in output.pairs().iter().copied().enumerate() {
+            for (s, (a, b)) in input.pairs().iter().copied().enumerate() {
                 let j = a as isize - 2 * i as isize + 1;
                 let j2 = b as isize - 2 * i2 as isize + 1;
                 let expected = if (0..3).contains(&j) && (0..3).contains(&j2) {
@@ -501,11 +419,6 @@ mod tests {
         let p = AxisPairs::new(32, false, 31);
         let op = AxisOp::patch(&p, &p, 3, Padding::Same);
         let total: usize = op.runs().iter().map(|r| r.len).sum();
-        assert!(
-            op.runs().len() * 8 < total,
-            "{} runs for {} terms",
-            op.runs().len(),
-            total
-        );
+        assert!(op.runs().len() * 8 < total, "{} runs for {} terms", op.runs().len(), total);
     }
 }

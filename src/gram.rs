@@ -59,15 +59,9 @@ pub struct Inputs<'a> {
 
 impl<'a> Inputs<'a> {
     /// `z = None` asks for the symmetric Gram matrix of `x` with itself.
-    pub fn new(
-        x: ArrayView<'a, f64, IxDyn>,
-        z: Option<ArrayView<'a, f64, IxDyn>>,
-    ) -> Result<Inputs<'a>> {
+    pub fn new(x: ArrayView<'a, f64, IxDyn>, z: Option<ArrayView<'a, f64, IxDyn>>) -> Result<Inputs<'a>> {
         if !(2..=4).contains(&x.ndim()) {
-            return Err(invalid!(
-                "X: expected 2 to 4 dimensions, got shape {:?}",
-                x.shape()
-            ));
+            return Err(invalid!("X: expected 2 to 4 dimensions, got shape {:?}", x.shape()));
         }
         if let Some(z) = &z
             && (z.ndim() != x.ndim() || z.shape()[1..] != x.shape()[1..])
@@ -121,10 +115,7 @@ pub fn gram_into(
     let (n, m) = inputs.shape();
     for out in ntk.iter().chain(rf.iter()) {
         if out.dim() != (n, m) {
-            return Err(invalid!(
-                "out: expected shape ({n}, {m}), got {:?}",
-                out.dim()
-            ));
+            return Err(invalid!("out: expected shape ({n}, {m}), got {:?}", out.dim()));
         }
     }
     if ntk.is_none() && rf.is_none() {
@@ -139,21 +130,15 @@ pub fn gram_into(
     pool.install(|| {
         let xs = signals(&inputs.x, &norms);
         let zs = inputs.z.as_ref().map(|z| signals(z, &norms));
-        let writers = Writers {
-            ntk: ntk.map(Writer::new),
-            rf: rf.map(Writer::new),
-        };
+        let writers = Writers { ntk: ntk.map(Writer::new), rf: rf.map(Writer::new) };
         let tiles = tiles(n, m, zs.is_none(), pool.current_num_threads());
         let workspaces = Mutex::new(Vec::<Workspace>::new());
         tiles.par_iter().try_for_each(|tile| {
             if control.is_cancelled() {
                 return Err(Error::Cancelled);
             }
-            let mut ws = workspaces
-                .lock()
-                .expect("workspace lock")
-                .pop()
-                .unwrap_or_else(|| Workspace::new(&readout));
+            let mut ws =
+                workspaces.lock().expect("workspace lock").pop().unwrap_or_else(|| Workspace::new(&readout));
             let done = tile.compute(&readout, &xs, zs.as_deref(), &writers, &mut ws);
             workspaces.lock().expect("workspace lock").push(ws);
             control.pairs_done.fetch_add(done, Ordering::Relaxed);
@@ -165,10 +150,7 @@ pub fn gram_into(
 fn signals(x: &ArrayView<'_, f64, IxDyn>, plan: &Plan) -> Vec<Signal> {
     (0..x.shape()[0])
         .into_par_iter()
-        .map_init(
-            || Workspace::new(plan),
-            |ws, i| Signal::new(x.index_axis(Axis(0), i), plan, ws),
-        )
+        .map_init(|| Workspace::new(plan), |ws, i| Signal::new(x.index_axis(Axis(0), i), plan, ws))
         .collect()
 }
 
@@ -190,11 +172,7 @@ fn tiles(n: usize, m: usize, symmetric: bool, threads: usize) -> Vec<Tile> {
     for i0 in (0..n).step_by(side) {
         let first = if symmetric { i0 } else { 0 };
         for j0 in (first..m).step_by(side) {
-            out.push(Tile {
-                rows: (i0, (i0 + side).min(n)),
-                cols: (j0, (j0 + side).min(m)),
-                symmetric,
-            });
+            out.push(Tile { rows: (i0, (i0 + side).min(n)), cols: (j0, (j0 + side).min(m)), symmetric });
         }
     }
     out
@@ -213,11 +191,7 @@ impl Tile {
         let zs = zs.unwrap_or(xs);
         let mut done = 0;
         for i in self.rows.0..self.rows.1 {
-            let first = if self.symmetric {
-                self.cols.0.max(i)
-            } else {
-                self.cols.0
-            };
+            let first = if self.symmetric { self.cols.0.max(i) } else { self.cols.0 };
             for j in first..self.cols.1 {
                 let same = self.symmetric && i == j;
                 let v = pair::kernel(plan, &xs[i], &zs[j], same, out.ntk.is_some(), ws);
@@ -258,11 +232,7 @@ unsafe impl Sync for Writer<'_> {}
 impl<'a> Writer<'a> {
     fn new(mut view: ArrayViewMut2<'a, f64>) -> Writer<'a> {
         let strides = (view.strides()[0], view.strides()[1]);
-        Writer {
-            ptr: view.as_mut_ptr(),
-            strides,
-            _view: std::marker::PhantomData,
-        }
+        Writer { ptr: view.as_mut_ptr(), strides, _view: std::marker::PhantomData }
     }
 
     /// Writes `(i, j)` and, with `mirror`, `(j, i)`.
@@ -271,13 +241,9 @@ impl<'a> Writer<'a> {
     /// The indices are in bounds and no other thread writes the same entries.
     unsafe fn write(&self, i: usize, j: usize, value: f64, mirror: bool) {
         unsafe {
-            *self
-                .ptr
-                .offset(i as isize * self.strides.0 + j as isize * self.strides.1) = value;
+            *self.ptr.offset(i as isize * self.strides.0 + j as isize * self.strides.1) = value;
             if mirror {
-                *self
-                    .ptr
-                    .offset(j as isize * self.strides.0 + i as isize * self.strides.1) = value;
+                *self.ptr.offset(j as isize * self.strides.0 + i as isize * self.strides.1) = value;
             }
         }
     }

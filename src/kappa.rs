@@ -29,7 +29,9 @@ pub fn relu_step(sigma: f64, norms: f64, diagonal: bool) -> (f64, f64) {
         (norms, 1.0)
     } else {
         let c = (sigma / norms).clamp(-1.0, 1.0);
-        (norms * kappa1(c), kappa0(c))
+        let angle = c.acos();
+        let k1 = (c * (PI - angle) + ((1.0 - c) * (1.0 + c)).sqrt()) * FRAC_1_PI;
+        (norms * k1, 1.0 - angle * FRAC_1_PI)
     }
 }
 
@@ -64,6 +66,14 @@ mod tests {
             let h = 1e-6;
             let numeric = (kappa1(c + h) - kappa1(c - h)) / (2.0 * h);
             assert!((numeric - kappa0(c)).abs() < 1e-8);
+        }
+    }
+
+    #[test]
+    fn relu_step_is_built_from_the_kappas() {
+        for &c in &[-0.99, -0.5, 0.0, 0.3, 0.999] {
+            let (b1, b0) = relu_step(2.0 * c, 2.0, false);
+            assert_eq!((b1, b0), (2.0 * kappa1(c), kappa0(c)));
         }
     }
 

@@ -14,7 +14,7 @@ pub fn inner_products(space: &Space, x: &[f64], y: &[f64], out: &mut [f64]) {
     let cols = space.cols.size();
     let out = &mut out[..space.size()];
     out.fill(0.0);
-    for (r, (py, qy)) in space.rows.pairs().into_iter().enumerate() {
+    for (r, &(py, qy)) in space.rows.pairs().iter().enumerate() {
         let row = &mut out[r * cols..(r + 1) * cols];
         for run in space.cols.position_runs() {
             let dst = &mut row[run.start..run.start + run.len];
@@ -34,24 +34,13 @@ pub fn inner_products(space: &Space, x: &[f64], y: &[f64], out: &mut [f64]) {
 pub fn apply(step: &Step, from: &Space, to: &Space, map: &mut Vec<f64>, scratch: &mut Vec<f64>) {
     let cols_in = from.cols.size();
     if !step.rows.is_identity() {
-        along_rows(
-            &step.rows,
-            &map[..from.size()],
-            &mut scratch[..to.rows.size() * cols_in],
-            cols_in,
-        );
+        along_rows(&step.rows, &map[..from.size()], &mut scratch[..to.rows.size() * cols_in], cols_in);
         std::mem::swap(map, scratch);
     }
     if !step.cols.is_identity() {
         let rows = to.rows.size();
         let cols_out = to.cols.size();
-        along_cols(
-            &step.cols,
-            &map[..rows * cols_in],
-            &mut scratch[..rows * cols_out],
-            cols_in,
-            cols_out,
-        );
+        along_cols(&step.cols, &map[..rows * cols_in], &mut scratch[..rows * cols_out], cols_in, cols_out);
         std::mem::swap(map, scratch);
     }
 }
@@ -71,17 +60,10 @@ fn along_rows(op: &AxisOp, src: &[f64], dst: &mut [f64], cols: usize) {
 /// Within each row, outputs are strided sums of inputs.
 fn along_cols(op: &AxisOp, src: &[f64], dst: &mut [f64], cols_in: usize, cols_out: usize) {
     dst.fill(0.0);
-    for (s, d) in src
-        .chunks_exact(cols_in)
-        .zip(dst.chunks_exact_mut(cols_out))
-    {
+    for (s, d) in src.chunks_exact(cols_in).zip(dst.chunks_exact_mut(cols_out)) {
         for run in op.runs() {
             if run.out_step == 1 && run.src_step == 1 {
-                axpy(
-                    run.weight,
-                    &s[run.src..run.src + run.len],
-                    &mut d[run.out..run.out + run.len],
-                );
+                axpy(run.weight, &s[run.src..run.src + run.len], &mut d[run.out..run.out + run.len]);
             } else {
                 for k in 0..run.len {
                     d[run.out + k * run.out_step] += run.weight * s[run.src + k * run.src_step];
@@ -121,7 +103,7 @@ pub fn relu(
     mut tangent: Tangent<'_>,
 ) {
     let (cols, width) = (space.cols.size(), space.width());
-    for (r, (py, qy)) in space.rows.pairs().into_iter().enumerate() {
+    for (r, &(py, qy)) in space.rows.pairs().iter().enumerate() {
         for run in space.cols.position_runs() {
             let at = r * cols + run.start;
             let a = &na[py * width + run.u..][..run.len];
@@ -135,18 +117,14 @@ pub fn relu(
                     }
                 }
                 Tangent::FromSigma(t) => {
-                    for (((s, t), &a), &b) in
-                        s.iter_mut().zip(&mut t[at..at + run.len]).zip(a).zip(b)
-                    {
+                    for (((s, t), &a), &b) in s.iter_mut().zip(&mut t[at..at + run.len]).zip(a).zip(b) {
                         let (b1, b0) = relu_step(*s, a * b, diagonal);
                         *t = b0 * *s + b1;
                         *s = b1;
                     }
                 }
                 Tangent::Gamma(t) => {
-                    for (((s, t), &a), &b) in
-                        s.iter_mut().zip(&mut t[at..at + run.len]).zip(a).zip(b)
-                    {
+                    for (((s, t), &a), &b) in s.iter_mut().zip(&mut t[at..at + run.len]).zip(a).zip(b) {
                         let (b1, b0) = relu_step(*s, a * b, diagonal);
                         *t = b0 * *t + b1;
                         *s = b1;
@@ -161,15 +139,9 @@ pub fn relu(
 pub fn diagonal(space: &Space, map: &[f64], out: &mut [f64]) {
     let (cols, width) = (space.cols.size(), space.width());
     for y in 0..space.rows.len() {
-        let r = space
-            .rows
-            .locate(y, y)
-            .expect("every map stores its diagonal");
+        let r = space.rows.locate(y, y).expect("every map stores its diagonal");
         for x in 0..width {
-            let c = space
-                .cols
-                .locate(x, x)
-                .expect("every map stores its diagonal");
+            let c = space.cols.locate(x, x).expect("every map stores its diagonal");
             out[y * width + x] = map[r * cols + c];
         }
     }

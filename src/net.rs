@@ -23,10 +23,7 @@ pub enum Pool {
 
 impl Pool {
     pub fn identity() -> Pool {
-        Pool::Filter {
-            h: vec![1.0],
-            stride: 1,
-        }
+        Pool::Filter { h: vec![1.0], stride: 1 }
     }
 }
 
@@ -119,16 +116,10 @@ impl Net {
                 Padding::Same | Padding::Circular => current.clone(),
             };
             let pooled: Vec<usize> = match &layer.pool {
-                Pool::Filter { stride, .. } => {
-                    patched.iter().map(|&l| l.div_ceil(*stride)).collect()
-                }
+                Pool::Filter { stride, .. } => patched.iter().map(|&l| l.div_ceil(*stride)).collect(),
                 Pool::GlobalAverage => vec![1; patched.len()],
             };
-            out.push(LayerGrids {
-                input: current,
-                patched,
-                pooled: pooled.clone(),
-            });
+            out.push(LayerGrids { input: current, patched, pooled: pooled.clone() });
             current = pooled;
         }
         Ok(out)
@@ -140,24 +131,13 @@ mod tests {
     use super::*;
 
     fn layer(patch: usize, padding: Padding, pool: Pool) -> Layer {
-        Layer {
-            patch: vec![patch, patch],
-            padding,
-            pool,
-        }
+        Layer { patch: vec![patch, patch], padding, pool }
     }
 
     #[test]
     fn grids_follow_padding_and_stride() {
         let net = Net::new(vec![
-            layer(
-                3,
-                Padding::Valid,
-                Pool::Filter {
-                    h: vec![0.5, 0.5],
-                    stride: 2,
-                },
-            ),
+            layer(3, Padding::Valid, Pool::Filter { h: vec![0.5, 0.5], stride: 2 }),
             layer(3, Padding::Same, Pool::GlobalAverage),
         ])
         .unwrap();
@@ -173,22 +153,10 @@ mod tests {
         assert!(Net::new(vec![]).is_err());
         assert!(Net::new(vec![layer(0, Padding::Same, Pool::identity())]).is_err());
         for pool in [
-            Pool::Filter {
-                h: vec![],
-                stride: 1,
-            },
-            Pool::Filter {
-                h: vec![1.0],
-                stride: 0,
-            },
-            Pool::Filter {
-                h: vec![-1.0],
-                stride: 1,
-            },
-            Pool::Filter {
-                h: vec![f64::NAN],
-                stride: 1,
-            },
+            Pool::Filter { h: vec![], stride: 1 },
+            Pool::Filter { h: vec![1.0], stride: 0 },
+            Pool::Filter { h: vec![-1.0], stride: 1 },
+            Pool::Filter { h: vec![f64::NAN], stride: 1 },
         ] {
             assert!(Net::new(vec![layer(1, Padding::Same, pool)]).is_err());
         }

@@ -19,11 +19,7 @@ pub struct Workspace {
 impl Workspace {
     pub fn new(plan: &Plan) -> Workspace {
         let n = plan.max_size;
-        Workspace {
-            g: vec![0.0; n],
-            h: vec![0.0; n],
-            scratch: vec![0.0; n],
-        }
+        Workspace { g: vec![0.0; n], h: vec![0.0; n], scratch: vec![0.0; n] }
     }
 }
 
@@ -36,14 +32,7 @@ pub struct Values {
 
 /// `K_RF(a, b)` and, with `ntk`, `K_NTK(a, b)`. `same` marks a signal
 /// paired with itself. `plan` is the network's plan for `Target::Readout`.
-pub fn kernel(
-    plan: &Plan,
-    a: &Signal,
-    b: &Signal,
-    same: bool,
-    ntk: bool,
-    ws: &mut Workspace,
-) -> Values {
+pub fn kernel(plan: &Plan, a: &Signal, b: &Signal, same: bool, ntk: bool, ws: &mut Workspace) -> Values {
     let Workspace { g, h, scratch } = ws;
     maps::inner_products(&plan.input, &a.planar, &b.planar, g);
     let mut from = &plan.input;
@@ -67,8 +56,5 @@ pub fn kernel(
     }
     // The readout stores only diagonal pairs: the trace is the sum.
     let size = from.size();
-    Values {
-        ntk: ntk.then(|| h[..size].iter().sum()),
-        rf: g[..size].iter().sum(),
-    }
+    Values { ntk: ntk.then(|| h[..size].iter().sum()), rf: g[..size].iter().sum() }
 }

@@ -101,11 +101,7 @@ impl Plan {
             let Some(ax) = axis_of(a) else {
                 axis_inputs.push(AxisPairs::trivial());
                 axis_spaces.push(vec![(AxisPairs::trivial(), AxisPairs::trivial()); depth]);
-                axis_steps.push(
-                    (0..depth)
-                        .map(|_| (AxisOp::identity(), Some(AxisOp::identity())))
-                        .collect(),
-                );
+                axis_steps.push((0..depth).map(|_| (AxisOp::identity(), Some(AxisOp::identity()))).collect());
                 continue;
             };
             let facts: Vec<AxisLayer> = grids
@@ -129,6 +125,7 @@ impl Plan {
                         Pool::GlobalAverage => facts[k].patched,
                         Pool::Filter { h, stride } => AxisPairs::pooled_band(
                             needed,
+                            wrap(k + 1),
                             h.len(),
                             *stride,
                             facts[k].patched,
@@ -147,13 +144,10 @@ impl Plan {
                 let patched = AxisPairs::new(facts[k].patched, wrap(k), bands[k].0);
                 let output = AxisPairs::new(facts[k].pooled, wrap(k + 1), bands[k].1);
                 let patch = AxisOp::patch(&current, &patched, facts[k].patch, layers[k].padding);
-                let pool =
-                    (target == Target::Readout || k + 1 < depth).then(|| match &layers[k].pool {
-                        Pool::GlobalAverage => AxisOp::global_average(&patched, &output),
-                        Pool::Filter { h, stride } => {
-                            AxisOp::pool(&patched, &output, h, *stride, wrap(k))
-                        }
-                    });
+                let pool = (target == Target::Readout || k + 1 < depth).then(|| match &layers[k].pool {
+                    Pool::GlobalAverage => AxisOp::global_average(&patched, &output),
+                    Pool::Filter { h, stride } => AxisOp::pool(&patched, &output, h, *stride, wrap(k)),
+                });
                 steps.push((patch, pool));
                 current = output.clone();
                 spaces.push((patched, output));
@@ -164,10 +158,7 @@ impl Plan {
         }
 
         let [rows_in, cols_in]: [AxisPairs; 2] = axis_inputs.try_into().expect("two matrix axes");
-        let input = Space {
-            rows: rows_in,
-            cols: cols_in,
-        };
+        let input = Space { rows: rows_in, cols: cols_in };
         let mut max_size = input.size();
         let mut previous = input.clone();
         let mut plan_layers = Vec::with_capacity(depth);
@@ -175,14 +166,8 @@ impl Plan {
         for (k, ((row_patch, row_pool), (col_patch, col_pool))) in
             row_steps.into_iter().zip(col_steps).enumerate()
         {
-            let patched = Space {
-                rows: axis_spaces[0][k].0.clone(),
-                cols: axis_spaces[1][k].0.clone(),
-            };
-            let output = Space {
-                rows: axis_spaces[0][k].1.clone(),
-                cols: axis_spaces[1][k].1.clone(),
-            };
+            let patched = Space { rows: axis_spaces[0][k].0.clone(), cols: axis_spaces[1][k].0.clone() };
+            let output = Space { rows: axis_spaces[0][k].1.clone(), cols: axis_spaces[1][k].1.clone() };
             // A separable step passes through rows_out × cols_in.
             max_size = max_size
                 .max(patched.rows.size() * previous.cols.size())
@@ -194,21 +179,14 @@ impl Plan {
                 _ => None,
             };
             plan_layers.push(LayerPlan {
-                patch: Step {
-                    rows: row_patch,
-                    cols: col_patch,
-                },
+                patch: Step { rows: row_patch, cols: col_patch },
                 patched,
                 pool,
                 output: output.clone(),
             });
             previous = output;
         }
-        Ok(Plan {
-            input,
-            layers: plan_layers,
-            max_size,
-        })
+        Ok(Plan { input, layers: plan_layers, max_size })
     }
 }
 
@@ -219,14 +197,7 @@ mod tests {
 
     fn net(layers: Vec<(usize, Padding, Pool)>) -> Net {
         Net::new(
-            layers
-                .into_iter()
-                .map(|(s, padding, pool)| Layer {
-                    patch: vec![s, s],
-                    padding,
-                    pool,
-                })
-                .collect(),
+            layers.into_iter().map(|(s, padding, pool)| Layer { patch: vec![s, s], padding, pool }).collect(),
         )
         .unwrap()
     }
@@ -241,10 +212,7 @@ mod tests {
 
     #[test]
     fn global_pooling_needs_every_pair() {
-        let n = net(vec![
-            (3, Padding::Same, Pool::identity()),
-            (3, Padding::Same, Pool::GlobalAverage),
-        ]);
+        let n = net(vec![(3, Padding::Same, Pool::identity()), (3, Padding::Same, Pool::GlobalAverage)]);
         let plan = Plan::new(&n, &[8, 8], Target::Readout).unwrap();
         assert_eq!(plan.input.size(), 64 * 64);
         assert_eq!(plan.layers[1].output.size(), 1);
@@ -256,14 +224,7 @@ mod tests {
 
     #[test]
     fn local_pooling_needs_a_band() {
-        let n = net(vec![(
-            3,
-            Padding::Same,
-            Pool::Filter {
-                h: vec![0.5, 0.5],
-                stride: 2,
-            },
-        )]);
+        let n = net(vec![(3, Padding::Same, Pool::Filter { h: vec![0.5, 0.5], stride: 2 })]);
         let plan = Plan::new(&n, &[16, 16], Target::Readout).unwrap();
         // Offsets |δ| ≤ 1 on each axis: 16 + 2·15 pairs.
         assert_eq!(plan.layers[0].patched.rows.size(), 46);
@@ -272,12 +233,8 @@ mod tests {
 
     #[test]
     fn vectors_have_trivial_axes() {
-        let n = Net::new(vec![Layer {
-            patch: vec![],
-            padding: Padding::Same,
-            pool: Pool::identity(),
-        }])
-        .unwrap();
+        let n =
+            Net::new(vec![Layer { patch: vec![], padding: Padding::Same, pool: Pool::identity() }]).unwrap();
         let plan = Plan::new(&n, &[], Target::Readout).unwrap();
         assert_eq!(plan.input.size(), 1);
         assert!(plan.layers[0].patch.rows.is_identity() && plan.layers[0].patch.cols.is_identity());

@@ -78,20 +78,14 @@ fn net_from(layers: Vec<LayerArgs>) -> PyResult<Net> {
                 "valid" => Padding::Valid,
                 "circular" => Padding::Circular,
                 other => {
-                    return Err(PyValueError::new_err(format!(
-                        "layer {k}: unknown padding {other:?}"
-                    )));
+                    return Err(PyValueError::new_err(format!("layer {k}: unknown padding {other:?}")));
                 }
             };
             let pool = match h {
                 Some(h) => Pool::Filter { h, stride },
                 None => Pool::GlobalAverage,
             };
-            Ok(Layer {
-                patch,
-                padding,
-                pool,
-            })
+            Ok(Layer { patch, padding, pool })
         })
         .collect::<PyResult<Vec<_>>>()?;
     Net::new(layers).map_err(to_pyerr)
@@ -102,16 +96,11 @@ fn kind_from(kind: &str) -> PyResult<Kind> {
         "ntk" => Ok(Kind::Ntk),
         "rf" => Ok(Kind::Rf),
         "both" => Ok(Kind::Both),
-        other => Err(PyValueError::new_err(format!(
-            "kind: expected 'ntk', 'rf' or 'both', got {other:?}"
-        ))),
+        other => Err(PyValueError::new_err(format!("kind: expected 'ntk', 'rf' or 'both', got {other:?}"))),
     }
 }
 
-type Matrices<'py> = (
-    Option<Bound<'py, PyArray2<f64>>>,
-    Option<Bound<'py, PyArray2<f64>>>,
-);
+type Matrices<'py> = (Option<Bound<'py, PyArray2<f64>>>, Option<Bound<'py, PyArray2<f64>>>);
 
 /// Gram matrices `(ntk, rf)` of `x` against `z` (against itself when `z`
 /// is None); the one not asked for by `kind` is None.
@@ -128,10 +117,7 @@ fn kernel<'py>(
     let kind = kind_from(kind)?;
     let inputs = Inputs::new(x.as_array(), z.as_ref().map(|z| z.as_array())).map_err(to_pyerr)?;
     let out = run_detached(py, |control| gram::gram(&net, &inputs, kind, control))?;
-    Ok((
-        out.ntk.map(|a| a.into_pyarray(py)),
-        out.rf.map(|a| a.into_pyarray(py)),
-    ))
+    Ok((out.ntk.map(|a| a.into_pyarray(py)), out.rf.map(|a| a.into_pyarray(py))))
 }
 
 /// Uses `n` threads from now on (0: the default).

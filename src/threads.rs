@@ -47,11 +47,7 @@ pub fn pool() -> Result<Arc<ThreadPool>> {
 /// Uses `threads` workers from now on (0: back to the default). Calls in
 /// flight finish on the pool they started with.
 pub fn set_num_threads(threads: usize) -> Result<()> {
-    let n = if threads == 0 {
-        default_threads()?
-    } else {
-        threads
-    };
+    let n = if threads == 0 { default_threads()? } else { threads };
     *POOL.write().expect("pool lock") = Some(build(n));
     Ok(())
 }
