@@ -248,3 +248,91 @@ impl<'a> Writer<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kappa::{kappa0, kappa1};
+    use crate::net::{Layer, Padding, Pool};
+    use ndarray::Array;
+
+    fn images(n: usize, seed: usize) -> ndarray::ArrayD<f64> {
+        Array::from_shape_fn((n, 7, 6, 2), |(i, y, x, c)| {
+            (((i + seed) * 31 + y * 7 + x * 3 + c * 5) % 11) as f64 - 5.0
+        })
+        .into_dyn()
+    }
+
+    fn net() -> Net {
+        let layer = |pool| Layer { patch: vec![3, 3], padding: Padding::Same, pool };
+        Net::new(vec![
+            layer(Pool::Filter { h: vec![0.25, 0.5, 0.25], stride: 2 }),
+            layer(Pool::GlobalAverage),
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn one_layer_on_vectors_is_the_two_layer_closed_form() {
+        let net =
+            Net::new(vec![Layer { patch: vec![], padding: Padding::Same, pool: Pool::identity() }]).unwrap();
+        let x = ndarray::arr2(&[[3.0, 4.0], [1.0, 0.0], [0.0, 0.0]]).into_dyn();
+        let k = gram(&net, &Inputs::new(x.view(), None).unwrap(), Kind::Both, &Control::default()).unwrap();
+        let (ntk, rf) = (k.ntk.unwrap(), k.rf.unwrap());
+        let u: f64 = 0.6; // cosine of (3, 4) and (1, 0)
+        assert!((rf[[0, 1]] - 5.0 * kappa1(u)).abs() < 1e-14);
+        assert!((ntk[[0, 1]] - 5.0 * (u * kappa0(u) + kappa1(u))).abs() < 1e-14);
+        assert_eq!((rf[[0, 0]], ntk[[0, 0]]), (25.0, 50.0));
+        assert!(ntk.row(2).iter().chain(rf.column(2)).all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn symmetric_gram_is_mirrored_and_matches_the_cross_kernel() {
+        let x = images(5, 0);
+        let sym =
+            gram(&net(), &Inputs::new(x.view(), None).unwrap(), Kind::Ntk, &Control::default()).unwrap();
+        let cross =
+            gram(&net(), &Inputs::new(x.view(), Some(x.view())).unwrap(), Kind::Ntk, &Control::default())
+                .unwrap();
+        let (sym, cross) = (sym.ntk.unwrap(), cross.ntk.unwrap());
+        assert_eq!(sym, sym.t());
+        for (a, b) in sym.iter().zip(cross.iter()) {
+            assert!((a - b).abs() <= 1e-8 * b.abs());
+        }
+    }
+
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        let (x, z) = (images(6, 0), images(4, 9));
+        let inputs = Inputs::new(x.view(), Some(z.view())).unwrap();
+        let run = |threads| {
+            rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| {
+                let out = gram(&net(), &inputs, Kind::Both, &Control::default()).unwrap();
+                (out.ntk.unwrap(), out.rf.unwrap())
+            })
+        };
+        assert_eq!(run(1), run(3));
+    }
+
+    #[test]
+    fn cancelled_work_stops() {
+        let x = images(4, 0);
+        let control = Control::default();
+        control.cancel();
+        let r = gram(&net(), &Inputs::new(x.view(), None).unwrap(), Kind::Rf, &control);
+        assert_eq!(r.unwrap_err(), Error::Cancelled);
+        assert_eq!(control.pairs_done(), 0);
+    }
+
+    #[test]
+    fn writes_into_strided_outputs() {
+        let x = images(3, 0);
+        let inputs = Inputs::new(x.view(), None).unwrap();
+        let want = gram(&net(), &inputs, Kind::Rf, &Control::default()).unwrap().rf.unwrap();
+        let mut big = Array2::<f64>::from_elem((6, 3), -1.0);
+        let view = big.slice_mut(ndarray::s![..;2, ..;-1]);
+        gram_into(&net(), &inputs, None, Some(view), &Control::default()).unwrap();
+        assert_eq!(big.slice(ndarray::s![..;2, ..;-1]), want);
+        assert!(big.slice(ndarray::s![1..;2, ..]).iter().all(|&v| v == -1.0));
+    }
+}

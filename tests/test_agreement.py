@@ -2,10 +2,10 @@
 
 import numpy as np
 from hypothesis import given
-from strategies import problems
 
 import ntk_rs as nk
 from ntk_rs import reference
+from strategies import problems
 
 # SPEC §4: κ1 has an infinite slope at c = 1, so two correct float64
 # implementations differ by ~1e-8 relative; entries that cancel to near zero
@@ -16,7 +16,6 @@ RTOL = 1e-7
 def assert_kernel_close(actual, expected):
     scale = np.abs(expected).max(initial=0.0)
     np.testing.assert_allclose(actual, expected, rtol=RTOL, atol=RTOL * scale)
-
 
 
 @given(problems())
@@ -30,7 +29,6 @@ def test_cross_kernel_matches_reference(problem):
     # One pass for both kinds computes exactly what separate passes do.
     np.testing.assert_array_equal(net.kernel(X, Z, kind="ntk"), ntk)
     np.testing.assert_array_equal(net.kernel(X, Z, kind="rf"), rf)
-
 
 
 @given(problems())

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import networks, problems, signals
 
 import ntk_rs as nk
 from ntk_rs.reference import kappa0, kappa1
+from strategies import networks, problems, signals
 
 RTOL = 1e-7
 
@@ -58,7 +58,12 @@ def shift_invariant_problems(draw):
     for _ in range(depth - 1):
         pool = draw(
             st.sampled_from(
-                [nk.Pool.identity(), nk.Pool.gaussian(1), nk.Pool.filter([0.5, 1.0, 0.25]), nk.Pool.average(3, 1)]
+                [
+                    nk.Pool.identity(),
+                    nk.Pool.gaussian(1),
+                    nk.Pool.filter([0.5, 1.0, 0.25]),
+                    nk.Pool.average(3, 1),
+                ]
             )
         )
         patch = draw(st.one_of(st.none(), st.integers(1, 4)))

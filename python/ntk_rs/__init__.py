@@ -13,7 +13,7 @@ from __future__ import annotations
 from . import _core
 from .network import CNN, Layer, Pool
 
-__all__ = ["CNN", "Layer", "Pool", "set_num_threads", "get_num_threads", "NUM_THREADS_ENV"]
+__all__ = ["CNN", "NUM_THREADS_ENV", "Layer", "Pool", "get_num_threads", "set_num_threads"]
 __version__ = "0.1.0"
 
 #: Environment variable read for the default thread count.

@@ -1,20 +1,20 @@
 """Stubs of the compiled engine. Use the public API in ``ntk_rs`` instead."""
 
-from typing import Optional
+from typing import TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 
 NUM_THREADS_ENV: str
 
-LayerArgs = tuple[tuple[int, ...], str, Optional[list[float]], int]
+LayerArgs: TypeAlias = tuple[tuple[int, ...], str, list[float] | None, int]
 
 def kernel(
     layers: list[LayerArgs],
     x: npt.NDArray[np.float64],
-    z: Optional[npt.NDArray[np.float64]],
+    z: npt.NDArray[np.float64] | None,
     kind: str,
-) -> tuple[Optional[npt.NDArray[np.float64]], Optional[npt.NDArray[np.float64]]]:
+) -> tuple[npt.NDArray[np.float64] | None, npt.NDArray[np.float64] | None]:
     """Gram matrices ``(ntk, rf)``; the one ``kind`` does not ask for is None."""
 
 def set_num_threads(n: int) -> None: ...

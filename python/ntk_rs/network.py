@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 import operator
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Literal, Union
+from typing import Literal, Union
 
 import numpy as np
 
@@ -135,6 +136,7 @@ def _positive_float(value: object, name: str) -> float:
 
 
 PatchSize = Union[None, int, "tuple[int, ...]"]
+NO_POOLING = Pool.identity()
 
 
 @dataclass(frozen=True, repr=False)
@@ -148,7 +150,7 @@ class Layer:
 
     patch: PatchSize = None
     padding: Padding = "same"
-    pool: Pool = Pool.identity()
+    pool: Pool = NO_POOLING
 
     def __post_init__(self) -> None:
         patch = self.patch
@@ -171,8 +173,7 @@ class Layer:
             return (1,) * dims
         if dims == 0:
             raise ValueError(
-                f"layer {index}: patch must be None for vector inputs (no spatial axes), "
-                f"got {self.patch!r}"
+                f"layer {index}: patch must be None for vector inputs (no spatial axes), got {self.patch!r}"
             )
         if isinstance(self.patch, int):
             return (self.patch,) * dims
@@ -189,7 +190,7 @@ class Layer:
             args.append(f"patch={self.patch!r}")
         if self.padding != "same":
             args.append(f"padding={self.padding!r}")
-        if self.pool != Pool.identity():
+        if self.pool != NO_POOLING:
             args.append(f"pool={self.pool!r}")
         return f"Layer({', '.join(args)})"
 
@@ -235,9 +236,7 @@ def check_pair(X: np.ndarray, Z: np.ndarray) -> None:
     if X.shape[-1] != Z.shape[-1]:
         raise ValueError(f"X has {X.shape[-1]} channels but Z has {Z.shape[-1]}")
     if X.shape[1:-1] != Z.shape[1:-1]:
-        raise ValueError(
-            f"X and Z must have the same spatial shape, got {X.shape[1:-1]} and {Z.shape[1:-1]}"
-        )
+        raise ValueError(f"X and Z must have the same spatial shape, got {X.shape[1:-1]} and {Z.shape[1:-1]}")
 
 
 @dataclass(frozen=True, repr=False)
