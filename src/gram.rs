@@ -5,7 +5,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use ndarray::{Array2, ArrayView, ArrayViewMut2, Axis, IxDyn};
+use ndarray::{Array1, Array2, ArrayView, ArrayViewMut2, Axis, IxDyn};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result, invalid};
@@ -145,6 +145,44 @@ pub fn gram_into(
             Ok(())
         })
     })
+}
+
+/// `K(x_i, x_i)` of every signal of `x` (channels last), without the Gram
+/// matrix: `ntk` unless `Kind::Rf`, `rf` unless `Kind::Ntk`. Equal, bit for
+/// bit, to the diagonal of `gram` of `x` with itself.
+pub fn diagonal(net: &Net, x: ArrayView<'_, f64, IxDyn>, kind: Kind, control: &Control) -> Result<Diagonal> {
+    let inputs = Inputs::new(x, None)?;
+    let readout = Plan::new(net, inputs.grid(), Target::Readout)?;
+    let norms = Plan::new(net, inputs.grid(), Target::Norms)?;
+    let ntk = kind != Kind::Rf;
+    let pool = threads::pool()?;
+    let values: Vec<pair::Values> = pool.install(|| {
+        (0..inputs.x.shape()[0])
+            .into_par_iter()
+            .map_init(
+                || (Workspace::new(&norms), Workspace::new(&readout)),
+                |(ws_norms, ws), i| {
+                    if control.is_cancelled() {
+                        return Err(Error::Cancelled);
+                    }
+                    let s = Signal::new(inputs.x.index_axis(Axis(0), i), &norms, ws_norms);
+                    control.pairs_done.fetch_add(1, Ordering::Relaxed);
+                    Ok(pair::kernel(&readout, &s, &s, true, ntk, ws))
+                },
+            )
+            .collect::<Result<_>>()
+    })?;
+    Ok(Diagonal {
+        ntk: ntk.then(|| values.iter().map(|v| v.ntk.expect("computed")).collect()),
+        rf: (kind != Kind::Ntk).then(|| values.iter().map(|v| v.rf).collect()),
+    })
+}
+
+/// Self-kernels of one call (see `diagonal`).
+#[derive(Debug, Default)]
+pub struct Diagonal {
+    pub ntk: Option<Array1<f64>>,
+    pub rf: Option<Array1<f64>>,
 }
 
 fn signals(x: &ArrayView<'_, f64, IxDyn>, plan: &Plan) -> Vec<Signal> {
@@ -312,6 +350,16 @@ mod tests {
             })
         };
         assert_eq!(run(1), run(3));
+    }
+
+    #[test]
+    fn diagonal_is_the_gram_diagonal_bit_for_bit() {
+        let x = images(5, 3);
+        let full =
+            gram(&net(), &Inputs::new(x.view(), None).unwrap(), Kind::Both, &Control::default()).unwrap();
+        let diag = diagonal(&net(), x.view(), Kind::Both, &Control::default()).unwrap();
+        assert_eq!(diag.ntk.unwrap(), full.ntk.unwrap().diag());
+        assert_eq!(diag.rf.unwrap(), full.rf.unwrap().diag());
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use numpy::{IntoPyArray, PyArray2, PyReadonlyArrayDyn};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArrayDyn};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
@@ -101,6 +101,7 @@ fn kind_from(kind: &str) -> PyResult<Kind> {
 }
 
 type Matrices<'py> = (Option<Bound<'py, PyArray2<f64>>>, Option<Bound<'py, PyArray2<f64>>>);
+type Vectors<'py> = (Option<Bound<'py, PyArray1<f64>>>, Option<Bound<'py, PyArray1<f64>>>);
 
 /// Gram matrices `(ntk, rf)` of `x` against `z` (against itself when `z`
 /// is None); the one not asked for by `kind` is None.
@@ -120,6 +121,23 @@ fn kernel<'py>(
     Ok((out.ntk.map(|a| a.into_pyarray(py)), out.rf.map(|a| a.into_pyarray(py))))
 }
 
+/// Self-kernels `(ntk, rf)` of every signal of `x`; the one not asked for
+/// by `kind` is None.
+#[pyfunction]
+#[pyo3(signature = (layers, x, kind))]
+fn kernel_diagonal<'py>(
+    py: Python<'py>,
+    layers: Vec<LayerArgs>,
+    x: PyReadonlyArrayDyn<'py, f64>,
+    kind: &str,
+) -> PyResult<Vectors<'py>> {
+    let net = net_from(layers)?;
+    let kind = kind_from(kind)?;
+    let x = x.as_array();
+    let out = run_detached(py, |control| gram::diagonal(&net, x, kind, control))?;
+    Ok((out.ntk.map(|a| a.into_pyarray(py)), out.rf.map(|a| a.into_pyarray(py))))
+}
+
 /// Uses `n` threads from now on (0: the default).
 #[pyfunction]
 fn set_num_threads(n: usize) -> PyResult<()> {
@@ -134,6 +152,7 @@ fn get_num_threads() -> PyResult<usize> {
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kernel, m)?)?;
+    m.add_function(wrap_pyfunction!(kernel_diagonal, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add("NUM_THREADS_ENV", threads::ENV_VAR)?;

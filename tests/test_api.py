@@ -76,6 +76,20 @@ def test_any_layout_and_real_dtype(convert):
     np.testing.assert_array_equal(NET.kernel(convert(X)), want)
 
 
+@pytest.mark.parametrize("kind", ["ntk", "rf", "both"])
+def test_diagonal_is_the_gram_diagonal_bit_for_bit(kind):
+    X = images(5, 3)
+    diag, full = NET.kernel_diagonal(X, kind=kind), NET.kernel(X, kind=kind)
+    for d, K in zip(*((diag, full) if kind == "both" else ((diag,), (full,)))):
+        assert d.shape == (5,)
+        np.testing.assert_array_equal(d, np.diag(K))
+    assert NET.kernel_diagonal(np.ones((0, 10, 10, 3))).shape == (0,)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        NET.kernel_diagonal(X, kind="x")
+    with pytest.raises(ValueError, match="X contains NaN"):
+        NET.kernel_diagonal(X * np.nan)
+
+
 def test_same_object_uses_the_symmetric_path():
     X = images(4)
     np.testing.assert_array_equal(NET.kernel(X, X), NET.kernel(X))

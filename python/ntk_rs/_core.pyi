@@ -17,5 +17,10 @@ def kernel(
 ) -> tuple[npt.NDArray[np.float64] | None, npt.NDArray[np.float64] | None]:
     """Gram matrices ``(ntk, rf)``; the one ``kind`` does not ask for is None."""
 
+def kernel_diagonal(
+    layers: list[LayerArgs], x: npt.NDArray[np.float64], kind: str
+) -> tuple[npt.NDArray[np.float64] | None, npt.NDArray[np.float64] | None]:
+    """Self-kernels ``(ntk, rf)``; the one ``kind`` does not ask for is None."""
+
 def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...

@@ -300,7 +300,19 @@ class CNN:
             Z = as_signals(Z, "Z")
             check_pair(X, Z)
         layers = self.engine_layers(X.ndim - 2)
-        ntk, rf = _core.kernel(layers, X, Z, kind)
-        if kind == "both":
-            return ntk, rf
-        return ntk if kind == "ntk" else rf
+        return _pick(kind, _core.kernel(layers, X, Z, kind))
+
+    def kernel_diagonal(self, X, kind: Kind = "ntk"):
+        """``K(x_i, x_i)`` for every signal of ``X``, shape ``(n,)``, without the
+        Gram matrix; equal, bit for bit, to ``np.diag(self.kernel(X, kind=kind))``."""
+        kind = check_kind(kind)
+        X = as_signals(X, "X")
+        return _pick(kind, _core.kernel_diagonal(self.engine_layers(X.ndim - 2), X, kind))
+
+
+def _pick(kind: str, results: tuple):
+    """The engine's ``(ntk, rf)`` pair as ``kind`` asks for it."""
+    ntk, rf = results
+    if kind == "both":
+        return ntk, rf
+    return ntk if kind == "ntk" else rf
