@@ -370,7 +370,7 @@ def test_large_degree_and_dimension_without_overflow():
         (
             lambda: sphere.mercer_eigenvalues("ntk", 3, 50, method="quadrature", nodes=20),
             ValueError,
-            "nodes must be > kmax",
+            "nodes must be >= 51",
         ),
         (lambda: sphere.mercer_eigenvalues(lambda u: 1.0, 3, 5), ValueError, "same shape"),
         (

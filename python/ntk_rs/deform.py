@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .network import as_signals
+from .network import _positive_int, as_signals
 
 #: Boundary modes of ``scipy.ndimage.map_coordinates``.
 MODES = ("grid-constant", "constant", "nearest", "reflect", "mirror", "grid-mirror", "wrap", "grid-wrap")
@@ -107,8 +107,7 @@ def random_fields(n: int, shape: tuple[int, int], max_grad: float, *, scale: flo
     ``numpy.random.Generator``. ``‖∇τ‖∞ < 1`` keeps ``u − τ(u)`` invertible; Bietti &
     Mairal's stability bound assumes ``≤ 1/2``."""
     ndimage = _ndimage()
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+    n = _positive_int(n, "n")
     if (
         not isinstance(shape, (tuple, list))
         or len(shape) != 2
