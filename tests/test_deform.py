@@ -99,6 +99,8 @@ def test_random_fields():
         (lambda: deform.translate(batch(), (1, 2, 3)), ValueError, "shift must be a finite pair"),
         (lambda: deform.translate(batch(), "up"), TypeError, "shift must be a pair"),
         (lambda: deform.gradient_norm(np.zeros((5, 5, 3))), ValueError, "tau must have shape"),
+        (lambda: deform.gradient_norm([["x", "y"]]), TypeError, "tau must be a real array"),
+        (lambda: deform.gradient_norm(np.full((4, 4, 2), np.nan)), ValueError, "tau contains NaN"),
         (lambda: deform.random_fields(0, (5, 5), 0.1), ValueError, "n must be >= 1"),
         (lambda: deform.random_fields(2.0, (5, 5), 0.1), TypeError, "n must be an integer"),
         (lambda: deform.random_fields(1, (5,), 0.1), ValueError, "shape must be a pair"),

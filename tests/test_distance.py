@@ -28,6 +28,19 @@ def test_two_layer_distances_are_the_closed_forms(kind):
     np.testing.assert_allclose(CNN([Layer()]).norm(X, kind=kind), norms, rtol=1e-14)
 
 
+@pytest.mark.parametrize("kind", ["ntk", "rf"])
+def test_precision_for_nearly_identical_pairs(kind):
+    """The documented limit: from kernel values, pairs at an angle ≥ 1e-5 keep ~1e-6
+    relative accuracy (against the cancellation-free closed form)."""
+    theta = np.logspace(-5, 0, 11)
+    x = np.zeros((11, 4))
+    x[:, 0] = 1.0
+    y = np.zeros((11, 4))
+    y[:, 0], y[:, 1] = np.cos(theta), np.sin(theta)
+    got = CNN([Layer()]).distance(x[:1], y, kind=kind)[0]
+    np.testing.assert_allclose(got, sphere.two_layer_distance(x, y, kind), rtol=1e-5)
+
+
 def test_metric_properties_and_homogeneity():
     X, Z = images(4, 1), images(3, 2)
     D = NET.distance(X)

@@ -34,16 +34,22 @@ def _images(X: object) -> np.ndarray:
     return X
 
 
-def _fields(tau: object, n: int, grid: tuple[int, int]) -> np.ndarray:
-    """``tau`` as a finite ``(n, H, W, 2)`` array, broadcasting one ``(H, W, 2)`` field."""
+def _displacements(tau: object) -> np.ndarray:
+    """``tau`` as a finite float64 array, or a TypeError/ValueError naming it."""
     try:
         arr = np.asarray(tau, dtype=np.float64)
     except (TypeError, ValueError):
         raise TypeError(f"tau must be a real array of displacements, got {type(tau).__name__}") from None
-    if arr.shape not in ((*grid, 2), (n, *grid, 2)):
-        raise ValueError(f"tau must have shape {(*grid, 2)} or {(n, *grid, 2)}, got {arr.shape}")
     if not np.isfinite(arr).all():
         raise ValueError("tau contains NaN or infinity")
+    return arr
+
+
+def _fields(tau: object, n: int, grid: tuple[int, int]) -> np.ndarray:
+    """``tau`` as a finite ``(n, H, W, 2)`` array, broadcasting one ``(H, W, 2)`` field."""
+    arr = _displacements(tau)
+    if arr.shape not in ((*grid, 2), (n, *grid, 2)):
+        raise ValueError(f"tau must have shape {(*grid, 2)} or {(n, *grid, 2)}, got {arr.shape}")
     return np.broadcast_to(arr, (n, *grid, 2))
 
 
@@ -88,11 +94,9 @@ def gradient_norm(tau) -> np.ndarray | float:
     """``‖∇τ‖∞``: the largest operator (spectral) norm over the grid of the Jacobian
     ``∂τ_a/∂u_b`` (central differences, one-sided at the edges), for a field of shape
     ``(H, W, 2)`` (a float) or each field of a batch ``(n, H, W, 2)`` (shape ``(n,)``)."""
-    arr = np.asarray(tau, dtype=np.float64)
+    arr = _displacements(tau)
     if arr.ndim not in (3, 4) or arr.shape[-1] != 2 or min(arr.shape[-3:-1]) < 2:
         raise ValueError(f"tau must have shape (H, W, 2) or (n, H, W, 2) with H, W >= 2, got {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise ValueError("tau contains NaN or infinity")
     rows, cols = np.gradient(arr, axis=(-3, -2))
     jacobian = np.stack((rows, cols), axis=-1)  # [..., a, b] = ∂τ_a/∂u_b
     norms = np.linalg.norm(jacobian, ord=2, axis=(-2, -1)).max(axis=(-2, -1))

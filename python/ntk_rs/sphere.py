@@ -220,13 +220,7 @@ def _check_degrees(k: object, name: str) -> np.ndarray:
 def _log_harmonic_dimension(p: int, k: np.ndarray) -> np.ndarray:
     """log N(p, k), with N(p, k) = (2k + p − 2)/k · C(k + p − 3, k − 1) and N(p, 0) = 1."""
     kk = np.maximum(k, 1).astype(np.float64)
-    logn = (
-        np.log(2 * kk + p - 2)
-        - np.log(kk)
-        + _lgamma(kk + p - 2)
-        - _lgamma(kk)
-        - math.lgamma(p - 1)
-    )
+    logn = np.log(2 * kk + p - 2) - np.log(kk) + _lgamma(kk + p - 2) - _lgamma(kk) - math.lgamma(p - 1)
     return np.where(k == 0, 0.0, logn)
 
 

@@ -1,4 +1,4 @@
-"""Smoothness of two-layer kernel maps: the NTK map is not Lipschitz, the RF map is; Hölder bound."""
+"""Smoothness of two-layer kernel maps: the NTK map is not Lipschitz, the RF map is; Hölder bound"""
 
 from __future__ import annotations
 

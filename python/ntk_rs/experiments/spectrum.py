@@ -1,4 +1,4 @@
-"""Mercer spectrum of the two-layer NTK and RF kernel on the sphere: decay k^-p against k^-(p+2)."""
+"""Mercer spectrum of the two-layer NTK and RF kernel on the sphere: decay k^-p against k^-(p+2)"""
 
 from __future__ import annotations
 

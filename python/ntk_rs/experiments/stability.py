@@ -1,4 +1,4 @@
-"""Deformation stability of deep CNN kernels on digits: relative RKHS distance against ‖∇τ‖∞ and pooling scale."""
+"""Deformation stability of deep CNN kernels on digits: relative RKHS distance against ‖∇τ‖∞ and pooling scale"""
 
 from __future__ import annotations
 
