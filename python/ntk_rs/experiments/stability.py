@@ -38,7 +38,8 @@ def network(sigma: float | None) -> CNN:
         last = Pool.global_average()
     else:
         j = np.arange(-math.ceil(3 * sigma), math.ceil(3 * sigma) + 1)
-        last = Pool.filter(np.exp(-(j**2) / (2 * sigma**2)) / np.exp(-(j**2) / (2 * sigma**2)).sum())
+        h = np.exp(-(j**2) / (2 * sigma**2))
+        last = Pool.filter(h / h.sum())
     return CNN(
         [
             Layer(patch=3, pool=Pool.gaussian(2)),
