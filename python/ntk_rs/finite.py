@@ -64,6 +64,11 @@ def _apply(A: np.ndarray, a: np.ndarray, axis: int) -> np.ndarray:
     return np.moveaxis(np.tensordot(A, a, axes=(1, axis)), 0, axis)
 
 
+def _matmul(a: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """``a @ B`` over the last axis of ``a`` as one 2-D product (one BLAS call)."""
+    return (a.reshape(-1, a.shape[-1]) @ B).reshape(*a.shape[:-1], B.shape[1])
+
+
 @dataclass(frozen=True)
 class _Stage:
     """One layer's linear maps at fixed input grid: patch operators, pooling matrices."""
@@ -209,7 +214,7 @@ class FiniteCNN:
         patches, pre, a = [], [], X
         for stage, W, scale in zip(self._stages, self.params, self.scales):
             p = stage.extract(a)
-            z = scale * (p @ W.T)
+            z = scale * _matmul(p, W.T)
             patches.append(p)
             pre.append(z)
             a = stage.pool(np.maximum(z, 0.0))
@@ -226,7 +231,7 @@ class FiniteCNN:
             delta = stage.pool_adjoint(da) * (z > 0)  # relu'(0) = 0
             yield k, delta
             if k:
-                dp = self.scales[k] * (delta @ self.params[k])
+                dp = self.scales[k] * _matmul(delta, self.params[k])
                 da = stage.extract_adjoint(dp, self.widths[k - 1])
 
     def __call__(self, X) -> np.ndarray:
