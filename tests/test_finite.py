@@ -191,7 +191,7 @@ def test_training_decreases_the_loss_and_records_what_it_says():
         ({"widths": 0}, ValueError, "widths must be >= 1"),
         ({"widths": (4, 4)}, ValueError, "one entry per layer"),
         ({"widths": 2.5}, TypeError, "widths must be"),
-        ({"widths": (True,)}, TypeError, "widths must be integers"),
+        ({"widths": (True,)}, TypeError, "widths must be an integer"),
         ({"input_shape": (0, 1)}, ValueError, "input_shape"),
         ({"input_shape": "abc"}, TypeError, "input_shape"),
         (
@@ -204,7 +204,8 @@ def test_training_decreases_the_loss_and_records_what_it_says():
             ValueError,
             "patch must be None for vector",
         ),
-        ({"outputs": 0}, ValueError, "outputs must be"),
+        ({"outputs": 0}, ValueError, "outputs must be >= 1"),
+        ({"outputs": 1.5}, TypeError, "outputs must be an integer"),
     ],
 )
 def test_bad_construction(kwargs, error, match):
@@ -225,7 +226,8 @@ def test_bad_calls():
         (lambda: model.kernel(X, np.ones((2, 3, 1))), ValueError, "Z must hold signals"),
         (lambda: model.train(X, Y, lr=-1, steps=2), ValueError, "lr must be finite and > 0"),
         (lambda: model.train(X, Y, lr=np.nan, steps=2), ValueError, "lr must be finite"),
-        (lambda: model.train(X, Y, lr=0.1, steps=-1), ValueError, "steps must be"),
+        (lambda: model.train(X, Y, lr=0.1, steps=-1), ValueError, "steps must be >= 0"),
+        (lambda: model.train(X, Y, lr=0.1, steps=2.0), TypeError, "steps must be an integer"),
         (lambda: model.train(X, Y, lr=0.1, steps=2, record=[5]), ValueError, "record must be"),
         (lambda: model.train(X, Y, lr=0.1, steps=2, record=[0.5]), ValueError, "record must be"),
         (lambda: model.train(X, Y * np.inf, lr=0.1, steps=2), ValueError, "Y contains NaN"),

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .network import CNN, Layer, as_signals, check_kind, check_pair
+from .network import CNN, Layer, _positive_int, as_signals, check_kind, check_pair
 
 
 def patch_operator(length: int, size: int, padding: str) -> np.ndarray:
@@ -149,14 +149,7 @@ def _widths(widths: object, depth: int) -> tuple[int, ...]:
         raise TypeError(f"widths must be an integer or a sequence of integers, got {widths!r}") from None
     if len(widths) != depth:
         raise ValueError(f"widths must have one entry per layer ({depth}), got {len(widths)}")
-    out = []
-    for m in widths:
-        if isinstance(m, bool) or not isinstance(m, (int, np.integer)):
-            raise TypeError(f"widths must be integers, got {m!r}")
-        if m < 1:
-            raise ValueError(f"widths must be >= 1, got {m}")
-        out.append(operator.index(m))
-    return tuple(out)
+    return tuple(_positive_int(m, "widths") for m in widths)
 
 
 class FiniteCNN:
@@ -182,9 +175,7 @@ class FiniteCNN:
         if not 1 <= len(shape) <= 3 or min(shape) < 1:
             raise ValueError(f"input_shape must be (c,), (L, c) or (H, W, c) with sizes >= 1, got {shape}")
         self.input_shape = shape
-        if isinstance(outputs, bool) or not isinstance(outputs, (int, np.integer)) or outputs < 1:
-            raise ValueError(f"outputs must be an integer >= 1, got {outputs!r}")
-        self.outputs = int(outputs)
+        self.outputs = _positive_int(outputs, "outputs")
         grid, stages = shape[:-1], []
         for k, layer in enumerate(net.layers):
             stages.append(_Stage.build(layer, grid, k))
@@ -316,8 +307,10 @@ class FiniteCNN:
         lr = float(lr)
         if not (math.isfinite(lr) and lr > 0):
             raise ValueError(f"lr must be finite and > 0, got {lr}")
-        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-            raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)):
+            raise TypeError(f"steps must be an integer, got {steps!r}")
+        if steps < 0:
+            raise ValueError(f"steps must be >= 0, got {steps}")
         record = np.arange(steps + 1) if record is None else np.unique(np.asarray(record))
         if record.size == 0 or record.dtype.kind not in "iu" or record[0] < 0 or record[-1] > steps:
             raise ValueError(f"record must be non-empty integers in [0, steps={steps}]")
