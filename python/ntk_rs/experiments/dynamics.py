@@ -89,8 +89,27 @@ def training(widths: list[int], seeds: int, n_train: int, n_test: int, steps: in
     return curves, gaps
 
 
-def _slope(x, y) -> float:
-    return float(np.polyfit(np.log(x), np.log(y), 1)[0])
+def _rate(ax, widths, values, style: str, color, label: str) -> None:
+    """``values`` against ``widths``, the fitted log-log slope in the label."""
+    slope = np.polyfit(np.log(widths), np.log(values), 1)[0]
+    ax.plot(widths, values, style, color=color, label=f"{label} (slope {slope:.2f})")
+
+
+def _rate_axes(ax, widths, anchor: float, ylabel: str, title: str) -> None:
+    """Log-log axes over widths with a ``width^-1/2`` guide from ``anchor``."""
+    w = np.array([widths[0], widths[-1]], dtype=float)
+    ax.plot(w, anchor * (w / w[0]) ** -0.5, ":", color="gray", label="width^-1/2")
+    ax.set(xscale="log", yscale="log", xlabel="width m (every layer)", ylabel=ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7)
+
+
+def _save(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def plot_kernel_error(rows: list[tuple], path: Path) -> None:
@@ -104,26 +123,11 @@ def plot_kernel_error(rows: list[tuple], path: Path) -> None:
         widths = np.unique(d[:, 0])
         one = d[d[:, 1] >= 0]
         rms = np.array([np.sqrt(np.mean(one[one[:, 0] == w, 3] ** 2)) for w in widths])
-        avg = d[d[:, 1] < 0, 3]
         ax.scatter(one[:, 0], one[:, 3], s=6, color=color, alpha=0.35)
-        ax.plot(
-            widths, rms, "o-", color=color, label=f"{name}, one network (slope {_slope(widths, rms):.2f})"
-        )
-        ax.plot(
-            widths,
-            avg,
-            "s--",
-            color=color,
-            label=f"{name}, average of {seeds} (slope {_slope(widths, avg):.2f})",
-        )
-    w = np.array([widths[0], widths[-1]])
-    ax.plot(w, rms[0] * (w / w[0]) ** -0.5, ":", color="gray", label="width^-1/2")
-    ax.set(xscale="log", yscale="log", xlabel="width m (every layer)", ylabel="relative Frobenius error")
-    ax.set_title("Empirical kernel vs net.kernel, digits", fontsize=10)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+        _rate(ax, widths, rms, "o-", color, f"{name}, one network (RMS)")
+        _rate(ax, widths, d[d[:, 1] < 0, 3], "s--", color, f"{name}, average of {seeds}")
+    _rate_axes(ax, widths, rms[0], "relative Frobenius error", "Empirical kernels vs net.kernel, digits")
+    _save(fig, path)
 
 
 def plot_training(curves: list[tuple], gaps: list[tuple], path: Path) -> None:
@@ -146,16 +150,9 @@ def plot_training(curves: list[tuple], gaps: list[tuple], path: Path) -> None:
     g = np.array(gaps)
     right.scatter(g[:, 0], g[:, 2], s=10, color="C0", alpha=0.5)
     mean = np.array([g[g[:, 0] == w, 2].mean() for w in widths])
-    right.plot(widths, mean, "o-", color="C0", label=f"mean over seeds (slope {_slope(widths, mean):.2f})")
-    right.plot(
-        widths, mean[0] * (np.array(widths) / widths[0]) ** -0.5, ":", color="gray", label="width^-1/2"
-    )
-    right.set(xscale="log", yscale="log", xlabel="width m", ylabel="relative RMS gap to the prediction")
-    right.set_title("Test outputs: network vs NTK", fontsize=10)
-    right.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _rate(right, widths, mean, "o-", "C0", "mean over seeds")
+    _rate_axes(right, widths, mean[0], "relative RMS gap to the prediction", "Test outputs: network vs NTK")
+    _save(fig, path)
 
 
 def main(out: Path, quick: bool) -> None:
