@@ -80,5 +80,11 @@ def test_bad_parameters_and_unfitted_use():
         NTKRegressor(t=-1.0).fit(X, y)
     with pytest.raises(ValueError, match="patch must be None for vector inputs"):
         NTKRegressor(nk.CNN([nk.Layer(patch=3)])).fit(X, y)
+    with pytest.raises(ValueError, match="t must be a number or None"):
+        NTKRegressor(t=[1.0, 2.0]).fit(X, y)
+    with pytest.raises(ValueError, match="ridge must be finite and >= 0"):
+        NTKRegressor(ridge=-1.0).fit(X, y)
+    with pytest.raises(TypeError, match="ridge must be a number"):
+        NTKRegressor(ridge="big").fit(X, y)
     with pytest.raises(NotFittedError):
         NTKRegressor().predict(X)

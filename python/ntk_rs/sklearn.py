@@ -21,7 +21,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError("ntk_rs.sklearn needs scikit-learn >= 1.6: pip install 'ntk_rs[demo]'") from e
 
 from .network import CNN, Layer
-from .predict import GradientFlow, one_hot
+from .predict import GradientFlow, _nonnegative, one_hot
 
 
 class _KernelModel(BaseEstimator):
@@ -76,11 +76,14 @@ class _KernelModel(BaseEstimator):
 
     def _fit(self, X, targets: np.ndarray) -> None:
         net = self._network()
+        if self.t is not None and np.ndim(self.t) != 0:
+            raise ValueError(f"t must be a number or None, got {self.t!r}")
+        ridge = _nonnegative(self.ridge, "ridge")
         K = net.kernel(X, kind=self.kind)
         scale = float(np.mean(np.diag(K))) or 1.0  # an all-zero kernel has no scale
-        self.flow_ = GradientFlow(K, targets, lr=1.0 / scale, ridge=float(self.ridge) * scale)
-        self.times_ = np.inf if self.t is None else self.t
-        self.flow_.coefficients(self.times_)  # checks t now rather than at predict
+        flow = GradientFlow(K, targets, lr=1.0 / scale, ridge=ridge * scale)
+        #: ``α`` of ``f(x) = K(x, X_fit_) α``
+        self.dual_coef_ = flow.coefficients(np.inf if self.t is None else self.t)
         # A copy: predictions must not depend on whether X is the training array itself
         # (net.kernel takes the symmetric path for it, exact on the diagonal).
         self.X_fit_ = X.copy()
@@ -88,7 +91,7 @@ class _KernelModel(BaseEstimator):
     def _outputs(self, X) -> np.ndarray:
         check_is_fitted(self)
         X, _ = self._signals(X)
-        return self.flow_.predict(self._network().kernel(X, self.X_fit_, kind=self.kind), self.times_)
+        return self._network().kernel(X, self.X_fit_, kind=self.kind) @ self.dual_coef_
 
 
 class NTKRegressor(RegressorMixin, _KernelModel):
