@@ -29,8 +29,9 @@ class _KernelModel(BaseEstimator):
 
     ``net``: the :class:`ntk_rs.CNN` (default ``None``: one fully connected hidden
     layer, ``CNN([Layer()])``); ``kind``: ``"ntk"`` (the whole network is trained) or
-    ``"rf"`` (only the readout); ``ridge``: ``λ / mean(diag K)``; ``t``: training time
-    in units of ``1 / mean(diag K)`` (``None``: to convergence, ``t = ∞``);
+    ``"rf"`` (only the readout); ``ridge``: ``λ / mean(diag K)``; ``t``: gradient-flow
+    time at learning rate ``1 / mean(diag K)``, i.e. ``exp(−t K / mean(diag K))`` in the
+    formula of :mod:`ntk_rs.predict` (``None``: to convergence, ``t = ∞``);
     ``input_shape``: the shape of one signal, to reshape 2-D feature matrices of
     pipelines into signals (``None``: ``X`` is used as given, 2-D rows being vectors).
     """
