@@ -20,7 +20,7 @@ def test_quick_study_writes_figures_and_consistent_numbers(tmp_path):
         size = (tmp_path / name).stat().st_size
         assert 10_000 < size < 150_000, (name, size)
     errors = read(tmp_path / "dynamics_kernel_error.csv")
-    assert {r["kind"] for r in errors} == {"ntk", "rf"}
+    assert {r["kind"] for r in errors} == {"ntk", "rf"} and {r["networks"] for r in errors} == {"1", "2"}
     assert all(np.isfinite(float(r["relative_error"])) and float(r["relative_error"]) > 0 for r in errors)
     curves = read(tmp_path / "dynamics_training.csv")
     ntk = [float(r["train_mse"]) for r in curves if r["width"] == "0"]

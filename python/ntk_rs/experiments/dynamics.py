@@ -32,21 +32,27 @@ def _write_csv(path: Path, header: list[str], rows: list) -> None:
         writer.writerows(rows)
 
 
-def kernel_error(widths: list[int], seeds: int, n: int) -> list[tuple]:
-    """Rows ``(width, seed, kind, error)``: relative Frobenius distance of the empirical
-    kernel of one network (``seed >= 0``) or of the average over all seeds (``seed = -1``)
-    to ``net.kernel``, on ``n`` digits."""
+def kernel_error(widths: list[int], seeds: int, group: int, n: int) -> list[tuple]:
+    """Rows ``(width, networks, index, kind, error)``: relative Frobenius distance to
+    ``net.kernel``, on ``n`` digits, of the empirical kernel of one network
+    (``networks = 1``, ``index`` its seed) or of the average over ``group`` networks
+    (``networks = group``, ``index`` the group of consecutive seeds)."""
     X, _ = _digits(n)
-    limit = dict(zip(("ntk", "rf"), NET.kernel(X, kind="both")))
+    limit = np.array(NET.kernel(X, kind="both"))  # (ntk, rf)
+    scale = np.linalg.norm(limit, axis=(1, 2))
     rows = []
     for width in widths:
-        emp = [FiniteCNN(NET, width, X.shape[1:], seed=s).kernel(X, kind="both") for s in range(seeds)]
-        for k, kind in enumerate(("ntk", "rf")):
-            scale = np.linalg.norm(limit[kind])
-            for s in range(seeds):
-                rows.append((width, s, kind, np.linalg.norm(emp[s][k] - limit[kind]) / scale))
-            average = np.mean([e[k] for e in emp], axis=0)
-            rows.append((width, -1, kind, np.linalg.norm(average - limit[kind]) / scale))
+        emp = np.array(
+            [FiniteCNN(NET, width, X.shape[1:], seed=s).kernel(X, kind="both") for s in range(seeds)]
+        )
+        averages = emp.reshape(seeds // group, group, *emp.shape[1:]).mean(axis=1)
+        for networks, kernels in ((1, emp), (group, averages)):
+            errors = np.linalg.norm(kernels - limit, axis=(-2, -1)) / scale
+            rows += [
+                (width, networks, i, kind, e[k])
+                for i, e in enumerate(errors)
+                for k, kind in enumerate(("ntk", "rf"))
+            ]
     return rows
 
 
@@ -118,17 +124,26 @@ def plot_kernel_error(rows: list[tuple], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 4))
-    data = np.array([(w, s, k == "ntk", e) for w, s, k, e in rows])
-    seeds = int(data[:, 1].max()) + 1
-    for is_ntk, color, name in ((1, "C0", "NTK"), (0, "C1", "RF")):
-        d = data[data[:, 2] == is_ntk]
-        widths = np.unique(d[:, 0])
-        one = d[d[:, 1] >= 0]
-        rms = np.array([np.sqrt(np.mean(one[one[:, 0] == w, 3] ** 2)) for w in widths])
-        ax.scatter(one[:, 0], one[:, 3], s=6, color=color, alpha=0.35)
-        _rate(ax, widths, rms, "o-", color, f"{name}, one network (RMS)")
-        _rate(ax, widths, d[d[:, 1] < 0, 3], "s--", color, f"{name}, average of {seeds}")
-    _rate_axes(ax, widths, rms[0], "relative Frobenius error", "Empirical kernels vs net.kernel, digits")
+    widths = sorted({r[0] for r in rows})
+    group = max(r[1] for r in rows)
+    rms = {}
+    for kind, color in (("ntk", "C0"), ("rf", "C1")):
+        for networks, style in ((1, "o-"), (group, "s--")):
+            errors = [[r[4] for r in rows if r[0] == w and r[1] == networks and r[3] == kind] for w in widths]
+            rms[kind, networks] = np.sqrt([np.mean(np.square(e)) for e in errors])
+            if networks == 1:
+                ax.scatter(
+                    np.repeat(widths, [len(e) for e in errors]),
+                    np.concatenate(errors),
+                    s=5,
+                    color=color,
+                    alpha=0.3,
+                )
+            label = "one network" if networks == 1 else f"average of {group}"
+            _rate(ax, widths, rms[kind, networks], style, color, f"{kind.upper()}, {label} (RMS)")
+    _rate_axes(
+        ax, widths, rms["ntk", 1][0], "relative Frobenius error", "Empirical kernels vs net.kernel, digits"
+    )
     _save(fig, path)
 
 
@@ -160,12 +175,14 @@ def plot_training(curves: list[tuple], gaps: list[tuple], path: Path) -> None:
 def main(out: Path, quick: bool) -> None:
     start = time.perf_counter()
     if quick:
-        errors = kernel_error([8, 32, 128], seeds=2, n=4)
+        errors = kernel_error([8, 32, 128], seeds=4, group=2, n=4)
         curves, gaps = training([8, 32], seeds=1, n_train=12, n_test=12, steps=20)
     else:
-        errors = kernel_error([16, 32, 64, 128, 256, 512, 1024], seeds=16, n=12)
+        errors = kernel_error([16, 32, 64, 128, 256, 512, 1024], seeds=16, group=4, n=12)
         curves, gaps = training([32, 128, 512], seeds=2, n_train=32, n_test=256, steps=1000)
-    _write_csv(out / "dynamics_kernel_error.csv", ["width", "seed", "kind", "relative_error"], errors)
+    _write_csv(
+        out / "dynamics_kernel_error.csv", ["width", "networks", "index", "kind", "relative_error"], errors
+    )
     _write_csv(out / "dynamics_training.csv", ["width", "seed", "step", "train_mse", "test_mse"], curves)
     _write_csv(out / "dynamics_gap.csv", ["width", "seed", "relative_rms_gap"], gaps)
     plot_kernel_error(errors, out / "dynamics_kernel_error.png")
