@@ -24,7 +24,7 @@ def test_quick_study_writes_figures_and_consistent_numbers(tmp_path):
     assert all(np.isfinite(float(r["relative_error"])) and float(r["relative_error"]) > 0 for r in errors)
     curves = read(tmp_path / "dynamics_training.csv")
     ntk = [float(r["train_mse"]) for r in curves if r["width"] == "0"]
-    # Gradient descent on the linearised model with η λ_max = 1 < 2: no mode grows,
+    # Gradient descent on the linearised model with η λ_max = 0.5 < 2: no mode grows,
     # so the predicted train loss never increases.
     assert len(ntk) > 5 and bool(np.all(np.diff(ntk) <= 1e-12 * np.abs(ntk[1:])))
     assert {r["width"] for r in curves} == {"0", "8", "32"}
