@@ -157,7 +157,8 @@ class FiniteCNN:
 
     ``widths`` is one int for every layer or one per layer; ``input_shape`` is the shape
     of one signal, channels last (``(c,)``, ``(L, c)`` or ``(H, W, c)``); ``outputs`` is
-    the number of readouts (independent ``w``, one per output). ``params`` is the list
+    the number of readouts (independent ``w``, one per output); ``seed`` is anything
+    :func:`numpy.random.default_rng` takes. ``params`` is the list
     ``[W¹, …, Wᴷ, w]`` with ``Wᵏ`` of shape ``(m_k, |S_k|·m_{k−1})`` acting on flattened
     patches (positions first, channels last) and ``w`` of shape
     ``(outputs, *final_grid, m_K)``.

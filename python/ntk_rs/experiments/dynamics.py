@@ -36,14 +36,15 @@ def kernel_error(widths: list[int], seeds: int, group: int, n: int) -> list[tupl
     """Rows ``(width, networks, index, kind, error)``: relative Frobenius distance to
     ``net.kernel``, on ``n`` digits, of the empirical kernel of one network
     (``networks = 1``, ``index`` its seed) or of the average over ``group`` networks
-    (``networks = group``, ``index`` the group of consecutive seeds)."""
+    (``networks = group``, ``index`` the group of consecutive seeds). The weights of
+    each width are drawn independently of the other widths' (seed ``(width, index)``)."""
     X, _ = _digits(n)
     limit = np.array(NET.kernel(X, kind="both"))  # (ntk, rf)
     scale = np.linalg.norm(limit, axis=(1, 2))
     rows = []
     for width in widths:
         emp = np.array(
-            [FiniteCNN(NET, width, X.shape[1:], seed=s).kernel(X, kind="both") for s in range(seeds)]
+            [FiniteCNN(NET, width, X.shape[1:], seed=(width, s)).kernel(X, kind="both") for s in range(seeds)]
         )
         averages = emp.reshape(seeds // group, group, *emp.shape[1:]).mean(axis=1)
         for networks, kernels in ((1, emp), (group, averages)):
@@ -88,7 +89,7 @@ def training(widths: list[int], seeds: int, n_train: int, n_test: int, steps: in
     gaps = []
     for width in widths:
         for seed in range(seeds):
-            model = FiniteCNN(NET, width, X.shape[1:], outputs=10, seed=seed)
+            model = FiniteCNN(NET, width, X.shape[1:], outputs=10, seed=(width, seed))
             f0, f0_test = model(X), model(X_test)
             run = model.train(X, Y + f0, lr, steps, record=record, X_test=X_test)
             train, test = run.train - f0, run.test - f0_test
