@@ -5,12 +5,21 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from threadpoolctl import threadpool_limits
 
 import ntk_rs as nk
 from ntk_rs import reference
 from ntk_rs.finite import FiniteCNN, patch_operator, pooling_operator
 from ntk_rs.predict import GradientFlow
 from strategies import networks, pools, signals
+
+
+@pytest.fixture(autouse=True)
+def one_blas_thread():
+    """The matrices here are tiny: BLAS threads only add synchronisation, which made
+    these tests up to 40 times slower on a busy 2-core machine."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 @st.composite
