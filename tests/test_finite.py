@@ -143,6 +143,18 @@ def test_zero_inputs_give_zero_kernels_and_outputs():
         np.testing.assert_array_equal(K, 0.0)
 
 
+def test_no_signals_give_empty_results():
+    net = nk.CNN(
+        [nk.Layer(patch=3, pool=nk.Pool.gaussian(2)), nk.Layer(patch=2, pool=nk.Pool.global_average())]
+    )
+    model = FiniteCNN(net, 5, (6, 5, 2), outputs=3, seed=0)
+    empty, X = np.zeros((0, 6, 5, 2)), np.ones((2, 6, 5, 2))
+    assert model(empty).shape == (0, 3)
+    assert model.kernel(empty).shape == (0, 0) and model.kernel(X, empty).shape == (2, 0)
+    for g, p in zip(model.gradient(empty, np.zeros((0, 3))), model.params):
+        np.testing.assert_array_equal(g, np.zeros_like(p))
+
+
 def test_gradient_descent_follows_the_ntk_prediction_closer_as_width_grows():
     """Lee et al. 2019: the trained network stays within O(width^-1/2) of the kernel
     prediction started from its own initial outputs, at every time."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .network import CNN, Layer, _positive_int, as_signals, check_kind, check_pair
+from .network import CNN, Layer, _positive_int, as_signals, check_kind
 
 
 def patch_operator(length: int, size: int, padding: str) -> np.ndarray:
@@ -64,6 +64,14 @@ def _apply(A: np.ndarray, a: np.ndarray, axis: int) -> np.ndarray:
     return np.moveaxis(np.tensordot(A, a, axes=(1, axis)), 0, axis)
 
 
+def _flat(a: np.ndarray, keep: int) -> np.ndarray:
+    """``a`` with axes ``1 … ndim−2`` merged (``keep = 1``: positions) or all but the
+    first merged (``keep = 0``), also when ``a`` is empty."""
+    if keep:
+        return a.reshape(a.shape[0], math.prod(a.shape[1:-1]), a.shape[-1])
+    return a.reshape(a.shape[0], math.prod(a.shape[1:]))
+
+
 def _matmul(a: np.ndarray, B: np.ndarray) -> np.ndarray:
     """``a @ B`` over the last axis of ``a`` as one 2-D product (one BLAS call)."""
     return (a.reshape(-1, a.shape[-1]) @ B).reshape(*a.shape[:-1], B.shape[1])
@@ -98,7 +106,8 @@ class _Stage:
         """Patches of ``a`` (n, *grid, m) as (n, *patch_grid, |S|·m)."""
         for axis, M in enumerate(self.patches, start=1):
             a = np.moveaxis(np.tensordot(M, a, axes=(2, axis)), [0, 1], [axis, -2])
-        return a.reshape(*a.shape[: len(self.patches) + 1], -1)
+        d = len(self.patches)
+        return a.reshape(*a.shape[: d + 1], math.prod(a.shape[d + 1 :]))
 
     def extract_adjoint(self, p: np.ndarray, channels: int) -> np.ndarray:
         """The transpose of :meth:`extract`: from (n, *patch_grid, |S|·m) to (n, *grid, m)."""
@@ -211,13 +220,13 @@ class FiniteCNN:
             pre.append(z)
             a = stage.pool(np.maximum(z, 0.0))
         w = self.params[-1]
-        out = self.scales[-1] * (a.reshape(len(a), -1) @ w.reshape(len(w), -1).T)
+        out = self.scales[-1] * (_flat(a, 0) @ _flat(w, 0).T)
         return _Forward(patches, pre, a, out)
 
     def _backward(self, fw: _Forward, cotangent: np.ndarray):
         """Yields ``(k, δ)`` from the last layer down, ``δ = ∂⟨cotangent, f⟩/∂ãᵏ`` per signal."""
         w = self.params[-1]
-        da = self.scales[-1] * (cotangent @ w.reshape(len(w), -1)).reshape(fw.last.shape)
+        da = self.scales[-1] * (cotangent @ _flat(w, 0)).reshape(fw.last.shape)
         for k in range(len(self._stages) - 1, -1, -1):
             stage, z = self._stages[k], fw.pre[k]
             delta = stage.pool_adjoint(da) * (z > 0)  # relu'(0) = 0
@@ -258,15 +267,12 @@ class FiniteCNN:
         return Y
 
     def _features(self, X: np.ndarray, output: int):
-        """Per layer ``(δ, patches)`` flattened to (n·positions, ·), then the readout's input."""
+        """Per layer ``(δ, patches)`` as (n, positions, ·), then the readout's input (n, ·)."""
         fw = self._forward(X)
         cot = np.zeros((len(X), self.outputs))
         cot[:, output] = 1.0
-        feats = [
-            (delta.reshape(-1, delta.shape[-1]), fw.patches[k].reshape(-1, fw.patches[k].shape[-1]))
-            for k, delta in self._backward(fw, cot)
-        ]
-        return feats[::-1], fw.last.reshape(len(X), -1)
+        feats = [(_flat(delta, 1), _flat(fw.patches[k], 1)) for k, delta in self._backward(fw, cot)]
+        return feats[::-1], _flat(fw.last, 0)
 
     def kernel(self, X, Z=None, kind: str = "ntk", output: int = 0):
         """Empirical kernels of output ``output``, with the contract of
@@ -286,13 +292,12 @@ class FiniteCNN:
             Z, fz, lz = X, fx, lx
         else:
             Z = self._signals(Z, "Z")
-            check_pair(X, Z)
             fz, lz = self._features(Z, output)
         rf = self.scales[-1] ** 2 * (lx @ lz.T)
         ntk = rf.copy()
         for scale, (dx, px), (dz, pz) in zip(self.scales, fx, fz):
-            prod = (dx @ dz.T) * (px @ pz.T)  # (n·U, m·U)
-            ntk += scale**2 * prod.reshape(len(X), -1, len(Z), prod.shape[1] // len(Z)).sum(axis=(1, 3))
+            prod = np.tensordot(dx, dz, axes=(2, 2)) * np.tensordot(px, pz, axes=(2, 2))  # (n, U, m, U)
+            ntk += scale**2 * prod.sum(axis=(1, 3))
         return {"ntk": ntk, "rf": rf, "both": (ntk, rf)}[kind]
 
     def train(self, X, Y, lr: float, steps: int, record=None, X_test=None) -> Trajectory:
