@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import time
 from pathlib import Path
 
@@ -11,6 +10,8 @@ import numpy as np
 import ntk_rs as nk
 from ntk_rs.finite import FiniteCNN
 from ntk_rs.predict import GradientFlow
+
+from ._common import loglog_slope, pyplot, save, write_csv
 
 #: Conv 3×3 → ReLU → Gaussian pooling (stride 2) → conv 1×1 → ReLU → global average → readout.
 NET = nk.CNN([nk.Layer(patch=3, pool=nk.Pool.gaussian(stride=2)), nk.Layer(pool=nk.Pool.global_average())])
@@ -23,13 +24,6 @@ def _digits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     data = load_digits()
     pick = np.random.default_rng(seed).permutation(len(data.target))[:n]
     return data.images[pick, ..., None] / 16.0, np.eye(10)[data.target[pick]]
-
-
-def _write_csv(path: Path, header: list[str], rows: list) -> None:
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
 
 
 def kernel_error(widths: list[int], seeds: int, group: int, n: int) -> list[tuple]:
@@ -101,8 +95,7 @@ def training(widths: list[int], seeds: int, n_train: int, n_test: int, steps: in
 
 def _rate(ax, widths, values, style: str, color, label: str) -> None:
     """``values`` against ``widths``, the fitted log-log slope in the label."""
-    slope = np.polyfit(np.log(widths), np.log(values), 1)[0]
-    ax.plot(widths, values, style, color=color, label=f"{label} (slope {slope:.2f})")
+    ax.plot(widths, values, style, color=color, label=f"{label} (slope {loglog_slope(widths, values):.2f})")
 
 
 def _rate_axes(ax, widths, anchor: float, ylabel: str, title: str) -> None:
@@ -116,17 +109,8 @@ def _rate_axes(ax, widths, anchor: float, ylabel: str, title: str) -> None:
     ax.legend(fontsize=7)
 
 
-def _save(fig, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 def plot_kernel_error(rows: list[tuple], path: Path) -> None:
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4))
     widths = sorted({r[0] for r in rows})
     group = max(r[1] for r in rows)
@@ -148,12 +132,11 @@ def plot_kernel_error(rows: list[tuple], path: Path) -> None:
     _rate_axes(
         ax, widths, rms["ntk", 1][0], "relative Frobenius error", "Empirical kernels vs net.kernel, digits"
     )
-    _save(fig, path)
+    save(fig, path)
 
 
 def plot_training(curves: list[tuple], gaps: list[tuple], path: Path) -> None:
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [2, 1]})
     c = np.array(curves)
     widths = sorted({int(w) for w in c[:, 0]} - {0})
@@ -173,7 +156,7 @@ def plot_training(curves: list[tuple], gaps: list[tuple], path: Path) -> None:
     mean = np.array([g[g[:, 0] == w, 2].mean() for w in widths])
     _rate(right, widths, mean, "o-", "C0", "mean over seeds")
     _rate_axes(right, widths, mean[0], "relative RMS gap to the prediction", "Test outputs: network vs NTK")
-    _save(fig, path)
+    save(fig, path)
 
 
 def main(out: Path, quick: bool) -> None:
@@ -184,11 +167,13 @@ def main(out: Path, quick: bool) -> None:
     else:
         errors = kernel_error([16, 32, 64, 128, 256, 512, 1024], seeds=16, group=4, n=12)
         curves, gaps = training([32, 128, 512], seeds=2, n_train=32, n_test=256, steps=2000)
-    _write_csv(
-        out / "dynamics_kernel_error.csv", ["width", "networks", "index", "kind", "relative_error"], errors
-    )
-    _write_csv(out / "dynamics_training.csv", ["width", "seed", "step", "train_mse", "test_mse"], curves)
-    _write_csv(out / "dynamics_gap.csv", ["width", "seed", "relative_rms_gap"], gaps)
+    tables = {
+        "dynamics_kernel_error.csv": (["width", "networks", "index", "kind", "relative_error"], errors),
+        "dynamics_training.csv": (["width", "seed", "step", "train_mse", "test_mse"], curves),
+        "dynamics_gap.csv": (["width", "seed", "relative_rms_gap"], gaps),
+    }
+    for name, (header, rows) in tables.items():
+        write_csv(out / name, dict(zip(header, zip(*rows))))
     plot_kernel_error(errors, out / "dynamics_kernel_error.png")
     plot_training(curves, gaps, out / "dynamics_training.png")
     print(f"dynamics: figures and CSV in {out} ({time.perf_counter() - start:.0f} s)")
