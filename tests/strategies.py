@@ -39,9 +39,10 @@ def _grid_after(grid, layer):
 
 
 @st.composite
-def networks(draw, dims, grid, max_depth=4):
-    """A network of 1 to ``max_depth`` layers that inputs on ``grid`` fit:
-    a 'valid' patch is shrunk to fit the grid it meets."""
+def networks(draw, dims, grid, max_depth=4, max_patch=5):
+    """A network of 1 to ``max_depth`` layers with patches of at most ``max_patch``
+    positions per axis that inputs on ``grid`` fit: a 'valid' patch is shrunk to fit
+    the grid it meets."""
     layers = []
     for _ in range(draw(st.integers(1, max_depth))):
         padding = draw(st.sampled_from(PADDINGS))
@@ -51,8 +52,8 @@ def networks(draw, dims, grid, max_depth=4):
             patch = draw(
                 st.one_of(
                     st.none(),
-                    st.integers(1, 5),
-                    st.tuples(*[st.integers(1, 5)] * dims),
+                    st.integers(1, max_patch),
+                    st.tuples(*[st.integers(1, max_patch)] * dims),
                 )
             )
             if padding == "valid" and patch is not None:
