@@ -101,7 +101,9 @@ def test_bad_out():
         NET.kernel(X2, out=buffer[:, :4])
 
 
-@pytest.mark.parametrize("bad, error", [(0, ValueError), (-3, ValueError), (2.5, TypeError), (True, TypeError)])
+@pytest.mark.parametrize(
+    "bad, error", [(0, ValueError), (-3, ValueError), (2.5, TypeError), (True, TypeError)]
+)
 def test_bad_block_size(bad, error):
     with pytest.raises(error, match="block_size"):
         NET.kernel(images(3), block_size=bad)
@@ -111,7 +113,7 @@ def test_progress_callback_is_monotone_and_ends_at_the_total():
     X, Z = signals_1d(300), signals_1d(200, 1)
     for args, total in (((X,), 300 * 301 // 2), ((X, Z), 300 * 200)):
         seen = []
-        SLOW_NET.kernel(*args, block_size=64, progress=lambda done, total: seen.append((done, total)))
+        SLOW_NET.kernel(*args, block_size=64, progress=lambda d, t, seen=seen: seen.append((d, t)))
         assert seen and all(t == total for _, t in seen)
         done = [d for d, _ in seen]
         assert done == sorted(set(done)) and done[-1] == total
@@ -161,7 +163,9 @@ def test_keyboard_interrupt_stops_the_call_and_keeps_finished_entries():
     assert 0 < written.sum() < out.size
     rows, cols = np.flatnonzero(written.any(axis=1)), np.flatnonzero(written.any(axis=0))
     want = SLOW_NET.kernel(X[rows], Z[cols])
-    np.testing.assert_array_equal(out[np.ix_(rows, cols)][written[np.ix_(rows, cols)]], want[written[np.ix_(rows, cols)]])
+    np.testing.assert_array_equal(
+        out[np.ix_(rows, cols)][written[np.ix_(rows, cols)]], want[written[np.ix_(rows, cols)]]
+    )
 
 
 def test_ctrl_c_in_a_subprocess():

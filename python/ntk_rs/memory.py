@@ -55,7 +55,10 @@ def available() -> int | None:
         meminfo = Path("/proc/meminfo").read_text()
     except OSError:
         return None
-    free = next((int(line.split()[1]) * 1024 for line in meminfo.splitlines() if line.startswith("MemAvailable:")), None)
+    free = next(
+        (int(line.split()[1]) * 1024 for line in meminfo.splitlines() if line.startswith("MemAvailable:")),
+        None,
+    )
     room = _cgroup_room()
     return free if room is None else room if free is None else min(free, room)
 

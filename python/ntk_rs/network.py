@@ -229,13 +229,17 @@ def check_out(out: object, kind: str, shape: tuple[int, int], inputs: tuple) -> 
     arrays of ``shape`` (one of them None unless ``kind`` is "both")."""
     if kind == "both":
         if not (isinstance(out, tuple) and len(out) == 2):
-            raise TypeError(f"out must be a tuple (ntk, rf) of two arrays for kind='both', got {type(out).__name__}")
+            raise TypeError(
+                f"out must be a tuple (ntk, rf) of two arrays for kind='both', got {type(out).__name__}"
+            )
         named = (("out[0]", out[0]), ("out[1]", out[1]))
     else:
         named = (("out", out),)
     for k, (name, arr) in enumerate(named):
         if not isinstance(arr, np.ndarray):
-            raise TypeError(f"{name} must be a numpy array (a numpy.memmap or a view is fine), got {type(arr).__name__}")
+            raise TypeError(
+                f"{name} must be a numpy array (a numpy.memmap or a view is fine), got {type(arr).__name__}"
+            )
         if arr.dtype != np.float64:
             raise TypeError(f"{name} must have dtype float64 (native byte order), got {arr.dtype}")
         if arr.shape != shape:
