@@ -196,6 +196,17 @@ class Layer:
         return f"Layer({', '.join(args)})"
 
 
+def check_shape(shape: tuple[int, ...], name: str) -> None:
+    """Signals are arrays of 2 to 4 dimensions, channels last, non-empty but for their number."""
+    if not 2 <= len(shape) <= 4:
+        raise ValueError(
+            f"{name} must have shape (n, c), (n, L, c) or (n, H, W, c) (channels last), "
+            f"got {len(shape)} dimension(s) with shape {shape}"
+        )
+    if any(s == 0 for s in shape[1:]):
+        raise ValueError(f"{name}: every axis but the first must be non-empty, got shape {shape}")
+
+
 def as_signals(X: object, name: str) -> np.ndarray:
     """``X`` as an aligned float64 array of 2 to 4 dimensions with finite
     values, without copying when it already is one."""
@@ -211,13 +222,7 @@ def as_signals(X: object, name: str) -> np.ndarray:
         arr = arr.astype(np.float64, copy=False)
     if not arr.flags.aligned:  # e.g. a memmap at an odd offset: the engine reads aligned floats
         arr = arr.copy()
-    if not 2 <= arr.ndim <= 4:
-        raise ValueError(
-            f"{name} must have shape (n, c), (n, L, c) or (n, H, W, c) (channels last), "
-            f"got {arr.ndim} dimension(s) with shape {arr.shape}"
-        )
-    if any(s == 0 for s in arr.shape[1:]):
-        raise ValueError(f"{name}: every axis but the first must be non-empty, got shape {arr.shape}")
+    check_shape(arr.shape, name)
     if not np.isfinite(arr).all():
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
         raise ValueError(f"{name} contains NaN or infinity (first at index {bad})")
