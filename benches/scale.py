@@ -1,6 +1,8 @@
 """A large Gram matrix three ways: one ``net.kernel`` call, a resumable
 ``GramJob`` on disk, and ``ntk_rs.dask`` on a ``distributed.LocalCluster``.
-Reports the median time and the peak memory (VmHWM) of each.
+Reports the median wall-clock time, CPU time (all processes of the way,
+less sensitive than wall time to other load on the machine) and peak memory
+(VmHWM) of each.
 
     python benches/scale.py                 # n = 2048 digits, 3 rounds
     python benches/scale.py --n 512 --rounds 1
@@ -17,6 +19,7 @@ thread of that pool, each with one dask thread and one ntk_rs thread.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -54,7 +57,7 @@ def run_way(way: str, n: int, block: int) -> dict:
     """One way, in this process: seconds of the computation and peak memory."""
     X = digits(n)
     result: dict = {}
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     if way == "call":
         K = NET.kernel(X)
     elif way == "gramjob":
@@ -80,10 +83,17 @@ def run_way(way: str, n: int, block: int) -> dict:
         ):
             client.wait_for_workers(threads)
             result["startup_s"] = time.perf_counter() - started
-            started = time.perf_counter()
+            workers_cpu = sum(client.run(time.process_time).values())
+            started, cpu = time.perf_counter(), time.process_time()
             K = client.compute(ntk_rs.dask.kernel(NET, X, chunks=block)).result()
+            cpu -= sum(client.run(time.process_time).values()) - workers_cpu
             result["worker_peak_bytes"] = max(client.run(peak_memory).values())
-    result.update(seconds=time.perf_counter() - started, peak_bytes=peak_memory(), checksum=float(K.sum()))
+    result.update(
+        seconds=time.perf_counter() - started,
+        cpu_seconds=time.process_time() - cpu,
+        peak_bytes=peak_memory(),
+        checksum=hashlib.sha256(np.ascontiguousarray(K).tobytes()).hexdigest(),
+    )
     return result
 
 
@@ -123,26 +133,31 @@ def main() -> None:
         f"{nk.get_num_threads()} worker processes x 1 thread x 1 ntk_rs thread"
     )
     runs: dict[str, list[dict]] = {way: [] for way in WAYS}
+    print(f"medians of {args.rounds} rounds; CPU time counts every process of a way")
     for r in range(args.rounds):
         for way in WAYS:
             cmd = [sys.executable, __file__, "--way", way, "--n", str(args.n)]
             cmd += ["--gramjob-block", str(args.gramjob_block), "--dask-chunks", str(args.dask_chunks)]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
             runs[way].append(json.loads(out.strip().splitlines()[-1]))
-            print(f"  round {r + 1} {way:8s} {runs[way][-1]['seconds']:8.2f} s", flush=True)
+            last = runs[way][-1]
+            print(
+                f"  round {r + 1} {way:8s} {last['seconds']:8.2f} s, CPU {last['cpu_seconds']:8.2f} s",
+                flush=True,
+            )
     checksums = {way: {run["checksum"] for run in results} for way, results in runs.items()}
-    assert len(set().union(*checksums.values())) == 1, f"the ways disagree: {checksums}"
-    base = statistics.median(run["seconds"] for run in runs["call"])
-    print(
-        f"\n{'way':10s} {'median s':>9s} {'vs call':>8s} {'peak MiB':>9s}  (medians of {args.rounds} rounds)"
-    )
-    for way, results in runs.items():
-        seconds = statistics.median(run["seconds"] for run in results)
-        peak = statistics.median(run["peak_bytes"] for run in results) / 2**20
-        line = f"{way:10s} {seconds:9.2f} {seconds / base - 1:+8.1%} {peak:9.0f}"
+    assert len(set().union(*checksums.values())) == 1, f"the ways disagree (SHA-256 of K): {checksums}"
+
+    def median(way: str, key: str) -> float:
+        return statistics.median(run[key] for run in runs[way])
+
+    base, base_cpu = median("call", "seconds"), median("call", "cpu_seconds")
+    print(f"\n{'way':8s} {'wall s':>8s} {'vs call':>8s} {'CPU s':>8s} {'vs call':>8s} {'peak MiB':>9s}")
+    for way in WAYS:
+        seconds, cpu, peak = median(way, "seconds"), median(way, "cpu_seconds"), median(way, "peak_bytes")
+        line = f"{way:8s} {seconds:8.2f} {seconds / base - 1:+8.1%} {cpu:8.2f} {cpu / base_cpu - 1:+8.1%} {peak / 2**20:9.0f}"
         if way == "dask":
-            workers = statistics.median(run["worker_peak_bytes"] for run in results) / 2**20
-            startup = statistics.median(run["startup_s"] for run in results)
+            workers, startup = median(way, "worker_peak_bytes") / 2**20, median(way, "startup_s")
             line += (
                 f"  (client; each worker {workers:.0f} MiB; cluster start-up {startup:.1f} s, not counted)"
             )

@@ -146,10 +146,10 @@ pub fn gram_into(
     let workspaces = Mutex::new(Vec::<Workspace>::new());
     pool.install(|| {
         for r0 in (0..n).step_by(block) {
-            let rows = r0..(r0 + block).min(n);
+            let rows = r0..r0.saturating_add(block).min(n);
             let xs = Signals::new(&inputs.x, rows.clone(), &norms, control)?;
             for c0 in (if symmetric { r0 } else { 0 }..m).step_by(block) {
-                let cols = c0..(c0 + block).min(m);
+                let cols = c0..c0.saturating_add(block).min(m);
                 let owned;
                 let zs = if symmetric && c0 == r0 {
                     &xs

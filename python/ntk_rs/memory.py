@@ -28,7 +28,7 @@ def plan(layers: list, shape: tuple[int, ...], n: int, m: int, block_size: int |
     that allocates ``new_bytes`` of outputs; raises ``MemoryError`` when the
     estimate exceeds the available memory."""
     per_signal, per_thread = _core.footprint(layers, list(shape))
-    block = default_block(per_signal) if block_size is None else block_size
+    block = min(default_block(per_signal) if block_size is None else block_size, max(n, m, 1))
     threads = _core.get_num_threads()
     signals = per_signal * (min(block, n) + min(block, m))
     estimate = new_bytes + signals + per_thread * threads
