@@ -128,6 +128,12 @@ def test_progress_bar_and_bad_progress(capsys):
         NET.kernel(images(5), progress="yes")
 
 
+def test_progress_bar_without_tqdm(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # import fails
+    with pytest.raises(ImportError, match=r"progress=True needs tqdm: pip install 'ntk_rs\[progress\]'"):
+        NET.kernel(images(5), progress=True)
+
+
 def test_an_exception_in_the_callback_stops_the_work():
     def stop(done, total):
         raise RuntimeError("enough")
@@ -205,7 +211,9 @@ def test_memory_guard_for_an_output_larger_than_memory():
 def test_memory_guard_names_the_block_size(monkeypatch):
     X = images(40)
     want = NET.kernel(X)
-    per_signal, per_thread = nk._core.footprint(NET.engine_layers(2), [6, 5, 2])
+    per_signal, per_thread = memory.footprint(NET, (6, 5, 2))
+    # The signal's 6·5·2 values and its norm maps on the 6×5 and 3×3 grids.
+    assert per_signal == 8 * (60 + 30 + 9)
     threads = nk.get_num_threads()
     # Room for blocks of 10 signals (rows and columns) but not 20.
     monkeypatch.setattr(memory, "available", lambda: per_signal * 30 + per_thread * threads)

@@ -17,6 +17,13 @@ from . import _core
 BLOCK_MEMORY = 1 << 30
 
 
+def footprint(net, shape: tuple[int, ...]) -> tuple[int, int]:
+    """``(per_signal, per_thread)``: bytes of working memory of ``net.kernel``
+    for each signal of a block's rows and columns and for each thread, on
+    signals of ``shape`` (one signal: its grid, then channels)."""
+    return _core.footprint(net.engine_layers(len(shape) - 1), list(shape))
+
+
 def default_block(per_signal: int) -> int:
     """Signals per block side such that a block's rows and columns stay
     under ``BLOCK_MEMORY``."""
