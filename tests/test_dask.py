@@ -52,6 +52,14 @@ def test_both_kinds_of_a_cross_kernel_on_a_cluster(client):
     np.testing.assert_array_equal(got[1], want[1])
 
 
+def test_threaded_workers():
+    X = images(10)
+    with distributed.Client(
+        processes=False, n_workers=1, threads_per_worker=3, dashboard_address=None
+    ) as client:
+        np.testing.assert_array_equal(client.compute(nkd.kernel(NET, X, chunks=3)).result(), NET.kernel(X))
+
+
 def test_dask_inputs_and_stores_through_dask(tmp_path):
     X = images(13)
     Xd = da.from_array(X.astype(np.float32), chunks=(3, 6, 5, 2))
