@@ -2,6 +2,7 @@
 //! in tiles scheduled over the thread pool. Each entry is computed by the
 //! same code whatever the thread count, so results are bitwise identical.
 
+use std::ops::{Index, Range};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -86,7 +87,7 @@ impl<'a> Inputs<'a> {
     }
 }
 
-/// Allocates the outputs and fills them (see `gram_into`).
+/// Allocates the outputs and fills them (see `gram_into`), in one block.
 pub fn gram(net: &Net, inputs: &Inputs<'_>, kind: Kind, control: &Control) -> Result<Gram> {
     let (n, m) = inputs.shape();
     let mut out = Gram {
@@ -98,18 +99,27 @@ pub fn gram(net: &Net, inputs: &Inputs<'_>, kind: Kind, control: &Control) -> Re
         inputs,
         out.ntk.as_mut().map(|a| a.view_mut()),
         out.rf.as_mut().map(|a| a.view_mut()),
+        usize::MAX,
         control,
     )?;
     Ok(out)
 }
 
 /// Writes `K_NTK` into `ntk` and `K_RF` into `rf` (either may be absent),
-/// each of shape `(n, m)`; any strides.
+/// each of shape `(n, m)`; any strides. A symmetric Gram matrix is written
+/// whole: each unordered pair is computed once and mirrored.
+///
+/// The work proceeds in blocks of at most `block` rows × `block` columns,
+/// and per-signal data is kept for one block's rows and columns only: that
+/// bounds the working memory (see `footprint`) whatever `n` and `m`. Every
+/// entry is computed by the same code, so the block size does not change
+/// the results.
 pub fn gram_into(
     net: &Net,
     inputs: &Inputs<'_>,
     ntk: Option<ArrayViewMut2<'_, f64>>,
     rf: Option<ArrayViewMut2<'_, f64>>,
+    block: usize,
     control: &Control,
 ) -> Result<()> {
     let (n, m) = inputs.shape();
@@ -121,29 +131,78 @@ pub fn gram_into(
     if ntk.is_none() && rf.is_none() {
         return Err(invalid!("kind: nothing to compute"));
     }
+    if block == 0 {
+        return Err(invalid!("block_size must be >= 1"));
+    }
     let readout = Plan::new(net, inputs.grid(), Target::Readout)?;
     let norms = Plan::new(net, inputs.grid(), Target::Norms)?;
     if n == 0 || m == 0 {
         return Ok(());
     }
     let pool = threads::pool()?;
+    let threads = pool.current_num_threads();
+    let symmetric = inputs.z.is_none();
+    let writers = Writers { ntk: ntk.map(Writer::new), rf: rf.map(Writer::new) };
+    let workspaces = Mutex::new(Vec::<Workspace>::new());
     pool.install(|| {
-        let xs = signals(&inputs.x, &norms);
-        let zs = inputs.z.as_ref().map(|z| signals(z, &norms));
-        let writers = Writers { ntk: ntk.map(Writer::new), rf: rf.map(Writer::new) };
-        let tiles = tiles(n, m, zs.is_none(), pool.current_num_threads());
-        let workspaces = Mutex::new(Vec::<Workspace>::new());
-        tiles.par_iter().try_for_each(|tile| {
-            if control.is_cancelled() {
-                return Err(Error::Cancelled);
+        for r0 in (0..n).step_by(block) {
+            let rows = r0..r0.saturating_add(block).min(n);
+            let xs = Signals::new(&inputs.x, rows.clone(), &norms, control)?;
+            for c0 in (if symmetric { r0 } else { 0 }..m).step_by(block) {
+                let cols = c0..c0.saturating_add(block).min(m);
+                let owned;
+                let zs = if symmetric && c0 == r0 {
+                    &xs
+                } else {
+                    owned =
+                        Signals::new(inputs.z.as_ref().unwrap_or(&inputs.x), cols.clone(), &norms, control)?;
+                    &owned
+                };
+                tiles(rows.clone(), cols, symmetric, threads).par_iter().try_for_each(|tile| {
+                    if control.is_cancelled() {
+                        return Err(Error::Cancelled);
+                    }
+                    let mut ws = workspaces
+                        .lock()
+                        .expect("workspace lock")
+                        .pop()
+                        .unwrap_or_else(|| Workspace::new(&readout));
+                    let done = tile.compute(&readout, &xs, zs, &writers, &mut ws, control);
+                    workspaces.lock().expect("workspace lock").push(ws);
+                    control.pairs_done.fetch_add(done, Ordering::Relaxed);
+                    Ok(())
+                })?;
             }
-            let mut ws =
-                workspaces.lock().expect("workspace lock").pop().unwrap_or_else(|| Workspace::new(&readout));
-            let done = tile.compute(&readout, &xs, zs.as_deref(), &writers, &mut ws);
-            workspaces.lock().expect("workspace lock").push(ws);
-            control.pairs_done.fetch_add(done, Ordering::Relaxed);
-            Ok(())
-        })
+        }
+        // A tile stops early when cancelled: report it rather than success.
+        if control.is_cancelled() { Err(Error::Cancelled) } else { Ok(()) }
+    })
+}
+
+/// Working memory of `gram_into` beyond its inputs and outputs, in bytes:
+/// `per_signal` for each signal of a block's rows and columns, and
+/// `per_thread` for each thread of the pool. For the memory guard and the
+/// default block size of the Python API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Footprint {
+    pub per_signal: usize,
+    pub per_thread: usize,
+}
+
+/// The footprint of signals of shape `grid × channels` through `net`.
+pub fn footprint(net: &Net, grid: &[usize], channels: usize) -> Result<Footprint> {
+    let readout = Plan::new(net, grid, Target::Readout)?;
+    let norms = Plan::new(net, grid, Target::Norms)?;
+    let f64s = std::mem::size_of::<f64>();
+    // A `Signal`: the planar copy and one norm map per layer.
+    let norm_values: usize = norms.layers.iter().map(|l| l.patched.positions()).sum();
+    let positions: usize = grid.iter().product();
+    // A `Workspace` holds three maps of the plan's largest size; a thread
+    // keeps one for pairs and briefly one more for signals.
+    let workspace = |plan: &Plan| 3 * plan.max_size * f64s;
+    Ok(Footprint {
+        per_signal: (positions * channels + norm_values) * f64s,
+        per_thread: workspace(&readout) + workspace(&norms),
     })
 }
 
@@ -185,11 +244,43 @@ pub struct Diagonal {
     pub rf: Option<Array1<f64>>,
 }
 
-fn signals(x: &ArrayView<'_, f64, IxDyn>, plan: &Plan) -> Vec<Signal> {
-    (0..x.shape()[0])
-        .into_par_iter()
-        .map_init(|| Workspace::new(plan), |ws, i| Signal::new(x.index_axis(Axis(0), i), plan, ws))
-        .collect()
+/// Per-signal data of the signals `first..` of a block, indexed by the
+/// signal's index in the whole input.
+struct Signals {
+    first: usize,
+    items: Vec<Signal>,
+}
+
+impl Signals {
+    fn new(
+        x: &ArrayView<'_, f64, IxDyn>,
+        range: Range<usize>,
+        plan: &Plan,
+        control: &Control,
+    ) -> Result<Signals> {
+        let items = range
+            .clone()
+            .into_par_iter()
+            .map_init(
+                || Workspace::new(plan),
+                |ws, i| {
+                    if control.is_cancelled() {
+                        return Err(Error::Cancelled);
+                    }
+                    Ok(Signal::new(x.index_axis(Axis(0), i), plan, ws))
+                },
+            )
+            .collect::<Result<_>>()?;
+        Ok(Signals { first: range.start, items })
+    }
+}
+
+impl Index<usize> for Signals {
+    type Output = Signal;
+
+    fn index(&self, i: usize) -> &Signal {
+        &self.items[i - self.first]
+    }
 }
 
 /// A block of output entries: rows `i0..i1` × columns `j0..j1`.
@@ -200,41 +291,54 @@ struct Tile {
     symmetric: bool,
 }
 
-/// Tiles covering the output (its upper triangle when symmetric), small
-/// enough that every thread gets several.
-fn tiles(n: usize, m: usize, symmetric: bool, threads: usize) -> Vec<Tile> {
-    let pairs = if symmetric { n * (n + 1) / 2 } else { n * m };
+/// Tiles covering the block `rows × cols` (its part on or above the
+/// diagonal when symmetric), small enough that every thread gets several.
+fn tiles(rows: Range<usize>, cols: Range<usize>, symmetric: bool, threads: usize) -> Vec<Tile> {
+    let pairs =
+        if symmetric && rows == cols { rows.len() * (rows.len() + 1) / 2 } else { rows.len() * cols.len() };
     let side = ((pairs / (8 * threads).max(1)) as f64).sqrt() as usize;
     let side = side.clamp(1, 32);
     let mut out = Vec::new();
-    for i0 in (0..n).step_by(side) {
-        let first = if symmetric { i0 } else { 0 };
-        for j0 in (first..m).step_by(side) {
-            out.push(Tile { rows: (i0, (i0 + side).min(n)), cols: (j0, (j0 + side).min(m)), symmetric });
+    for i0 in rows.clone().step_by(side) {
+        for j0 in cols.clone().step_by(side) {
+            let tile = Tile {
+                rows: (i0, (i0 + side).min(rows.end)),
+                cols: (j0, (j0 + side).min(cols.end)),
+                symmetric,
+            };
+            // Wholly below the diagonal: its entries are mirrored from above.
+            if !(symmetric && tile.cols.1 <= tile.rows.0) {
+                out.push(tile);
+            }
         }
     }
     out
 }
 
 impl Tile {
-    /// Computes and writes the tile's entries; returns how many pairs it computed.
+    /// Computes and writes the tile's entries (`xs` holds its rows' signals,
+    /// `zs` its columns'); returns how many pairs it computed. Stops early,
+    /// between pairs, when cancelled.
     fn compute(
         &self,
         plan: &Plan,
-        xs: &[Signal],
-        zs: Option<&[Signal]>,
+        xs: &Signals,
+        zs: &Signals,
         out: &Writers<'_>,
         ws: &mut Workspace,
+        control: &Control,
     ) -> u64 {
-        let zs = zs.unwrap_or(xs);
         let mut done = 0;
         for i in self.rows.0..self.rows.1 {
             let first = if self.symmetric { self.cols.0.max(i) } else { self.cols.0 };
             for j in first..self.cols.1 {
+                if control.is_cancelled() {
+                    return done;
+                }
                 let same = self.symmetric && i == j;
                 let v = pair::kernel(plan, &xs[i], &zs[j], same, out.ntk.is_some(), ws);
-                // SAFETY: tiles partition the (upper-triangle of the) output,
-                // so no other thread writes (i, j) or its mirror (j, i).
+                // SAFETY: tiles partition the output (its upper triangle when
+                // symmetric), so no other thread writes (i, j) or its mirror.
                 unsafe {
                     if let (Some(w), Some(k)) = (&out.ntk, v.ntk) {
                         w.write(i, j, k, self.symmetric);
@@ -379,8 +483,54 @@ mod tests {
         let want = gram(&net(), &inputs, Kind::Rf, &Control::default()).unwrap().rf.unwrap();
         let mut big = Array2::<f64>::from_elem((6, 3), -1.0);
         let view = big.slice_mut(ndarray::s![..;2, ..;-1]);
-        gram_into(&net(), &inputs, None, Some(view), &Control::default()).unwrap();
+        gram_into(&net(), &inputs, None, Some(view), 2, &Control::default()).unwrap();
         assert_eq!(big.slice(ndarray::s![..;2, ..;-1]), want);
         assert!(big.slice(ndarray::s![1..;2, ..]).iter().all(|&v| v == -1.0));
+    }
+
+    #[test]
+    fn blocks_do_not_change_the_results() {
+        let (x, z) = (images(7, 0), images(5, 9));
+        for inputs in [Inputs::new(x.view(), None).unwrap(), Inputs::new(x.view(), Some(z.view())).unwrap()] {
+            let want = gram(&net(), &inputs, Kind::Both, &Control::default()).unwrap();
+            for block in [1, 2, 3, 6, 7] {
+                let (mut ntk, mut rf) = (
+                    Array2::from_elem(inputs.shape(), f64::NAN),
+                    Array2::from_elem(inputs.shape(), f64::NAN),
+                );
+                let control = Control::default();
+                gram_into(&net(), &inputs, Some(ntk.view_mut()), Some(rf.view_mut()), block, &control)
+                    .unwrap();
+                assert_eq!((Some(ntk), Some(rf)), (want.ntk.clone(), want.rf.clone()), "block {block}");
+                let (n, m) = inputs.shape();
+                let pairs = if inputs.z.is_none() { n * (n + 1) / 2 } else { n * m };
+                assert_eq!(control.pairs_done(), pairs as u64);
+            }
+        }
+    }
+
+    #[test]
+    fn footprint_counts_signals_and_workspaces() {
+        let f = footprint(&net(), &[7, 6], 2).unwrap();
+        let readout = Plan::new(&net(), &[7, 6], Target::Readout).unwrap();
+        // The planar copy (7·6·2) and the norm maps on the 7×6 grid and,
+        // after pooling with stride 2, the 4×3 grid.
+        assert_eq!(f.per_signal, (84 + 42 + 12) * 8);
+        assert!(f.per_thread >= 3 * readout.max_size * 8);
+    }
+
+    #[test]
+    fn zero_block_size_is_rejected() {
+        let x = images(2, 0);
+        let mut out = Array2::zeros((2, 2));
+        let r = gram_into(
+            &net(),
+            &Inputs::new(x.view(), None).unwrap(),
+            Some(out.view_mut()),
+            None,
+            0,
+            &Control::default(),
+        );
+        assert_eq!(r.unwrap_err(), invalid!("block_size must be >= 1"));
     }
 }

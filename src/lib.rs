@@ -32,5 +32,5 @@ pub mod threads;
 mod python;
 
 pub use error::{Error, Result};
-pub use gram::{Control, Diagonal, Gram, Inputs, Kind, diagonal, gram, gram_into};
+pub use gram::{Control, Diagonal, Footprint, Gram, Inputs, Kind, diagonal, footprint, gram, gram_into};
 pub use net::{Layer, Net, Padding, Pool};

@@ -6,7 +6,7 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArrayDyn};
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArrayDyn, PyReadwriteArray2};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
@@ -27,14 +27,26 @@ fn to_pyerr(e: Error) -> PyErr {
 }
 
 /// Runs `work` on a helper thread without the GIL while this thread waits,
-/// checking for signals (Ctrl-C) every `POLL`. On a signal the work is
-/// cancelled and joined before the signal's exception is raised, so no
-/// thread outlives the call.
+/// checking for signals (Ctrl-C) every `POLL` and passing the pairs done so
+/// far to `progress` when they changed (the workers never touch Python). On
+/// a signal, or an exception from `progress`, the work is cancelled and
+/// joined before the exception is raised, so no thread outlives the call.
 fn run_detached<T: Send>(
     py: Python<'_>,
+    progress: Option<&Bound<'_, PyAny>>,
     work: impl FnOnce(&Control) -> Result<T, Error> + Send,
 ) -> PyResult<T> {
     let control = Control::default();
+    let mut reported = 0;
+    let mut report = |done: u64| -> PyResult<()> {
+        match progress {
+            Some(callback) if done != reported => {
+                reported = done;
+                callback.call1((done,)).map(drop)
+            }
+            _ => Ok(()),
+        }
+    };
     std::thread::scope(|scope| {
         let (tx, rx) = mpsc::channel();
         let control = &control;
@@ -48,12 +60,16 @@ fn run_detached<T: Send>(
             let (received, back) = py.detach(move || (rx.recv_timeout(POLL), rx));
             rx = back;
             match received {
-                Ok(result) => return result.map_err(to_pyerr),
+                Ok(result) => {
+                    let value = result.map_err(to_pyerr)?;
+                    report(control.pairs_done())?;
+                    return Ok(value);
+                }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if let Err(signal) = py.check_signals() {
+                    if let Err(e) = py.check_signals().and_then(|()| report(control.pairs_done())) {
                         control.cancel();
                         let _ = py.detach(move || rx.recv());
-                        return Err(signal);
+                        return Err(e);
                     }
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
@@ -100,25 +116,38 @@ fn kind_from(kind: &str) -> PyResult<Kind> {
     }
 }
 
-type Matrices<'py> = (Option<Bound<'py, PyArray2<f64>>>, Option<Bound<'py, PyArray2<f64>>>);
 type Vectors<'py> = (Option<Bound<'py, PyArray1<f64>>>, Option<Bound<'py, PyArray1<f64>>>);
 
-/// Gram matrices `(ntk, rf)` of `x` against `z` (against itself when `z`
-/// is None); the one not asked for by `kind` is None.
+/// Writes the Gram matrices of `x` against `z` (against itself when `z` is
+/// None) into `ntk` and `rf` (either may be None), in blocks of at most
+/// `block` signals a side, passing the pairs done so far to `progress`.
 #[pyfunction]
-#[pyo3(signature = (layers, x, z, kind))]
+#[pyo3(signature = (layers, x, z, ntk, rf, block, progress))]
+#[allow(clippy::too_many_arguments)]
 fn kernel<'py>(
     py: Python<'py>,
     layers: Vec<LayerArgs>,
     x: PyReadonlyArrayDyn<'py, f64>,
     z: Option<PyReadonlyArrayDyn<'py, f64>>,
-    kind: &str,
-) -> PyResult<Matrices<'py>> {
+    mut ntk: Option<PyReadwriteArray2<'py, f64>>,
+    mut rf: Option<PyReadwriteArray2<'py, f64>>,
+    block: usize,
+    progress: Option<Bound<'py, PyAny>>,
+) -> PyResult<()> {
     let net = net_from(layers)?;
-    let kind = kind_from(kind)?;
     let inputs = Inputs::new(x.as_array(), z.as_ref().map(|z| z.as_array())).map_err(to_pyerr)?;
-    let out = run_detached(py, |control| gram::gram(&net, &inputs, kind, control))?;
-    Ok((out.ntk.map(|a| a.into_pyarray(py)), out.rf.map(|a| a.into_pyarray(py))))
+    let (ntk, rf) = (ntk.as_mut().map(|a| a.as_array_mut()), rf.as_mut().map(|a| a.as_array_mut()));
+    run_detached(py, progress.as_ref(), |control| gram::gram_into(&net, &inputs, ntk, rf, block, control))
+}
+
+/// `(per_signal, per_thread)`: bytes of working memory of `kernel` for
+/// signals of shape `shape` (grid, then channels); see `gram::footprint`.
+#[pyfunction]
+fn footprint(layers: Vec<LayerArgs>, shape: Vec<usize>) -> PyResult<(usize, usize)> {
+    let net = net_from(layers)?;
+    let (channels, grid) = shape.split_last().ok_or_else(|| PyValueError::new_err("shape: empty"))?;
+    let f = gram::footprint(&net, grid, *channels).map_err(to_pyerr)?;
+    Ok((f.per_signal, f.per_thread))
 }
 
 /// Self-kernels `(ntk, rf)` of every signal of `x`; the one not asked for
@@ -134,7 +163,7 @@ fn kernel_diagonal<'py>(
     let net = net_from(layers)?;
     let kind = kind_from(kind)?;
     let x = x.as_array();
-    let out = run_detached(py, |control| gram::diagonal(&net, x, kind, control))?;
+    let out = run_detached(py, None, |control| gram::diagonal(&net, x, kind, control))?;
     Ok((out.ntk.map(|a| a.into_pyarray(py)), out.rf.map(|a| a.into_pyarray(py))))
 }
 
@@ -153,6 +182,7 @@ fn get_num_threads() -> PyResult<usize> {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kernel, m)?)?;
     m.add_function(wrap_pyfunction!(kernel_diagonal, m)?)?;
+    m.add_function(wrap_pyfunction!(footprint, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add("NUM_THREADS_ENV", threads::ENV_VAR)?;

@@ -1,5 +1,6 @@
 """Stubs of the compiled engine. Use the public API in ``ntk_rs`` instead."""
 
+from collections.abc import Callable
 from typing import TypeAlias
 
 import numpy as np
@@ -13,9 +14,16 @@ def kernel(
     layers: list[LayerArgs],
     x: npt.NDArray[np.float64],
     z: npt.NDArray[np.float64] | None,
-    kind: str,
-) -> tuple[npt.NDArray[np.float64] | None, npt.NDArray[np.float64] | None]:
-    """Gram matrices ``(ntk, rf)``; the one ``kind`` does not ask for is None."""
+    ntk: npt.NDArray[np.float64] | None,
+    rf: npt.NDArray[np.float64] | None,
+    block: int,
+    progress: Callable[[int], object] | None,
+) -> None:
+    """Writes the Gram matrices into ``ntk`` and ``rf`` (either may be None) in blocks
+    of ``block`` signals a side, calling ``progress(pairs_done)`` as they advance."""
+
+def footprint(layers: list[LayerArgs], shape: list[int]) -> tuple[int, int]:
+    """Bytes of working memory ``(per_signal, per_thread)`` for signals of ``shape``."""
 
 def kernel_diagonal(
     layers: list[LayerArgs], x: npt.NDArray[np.float64], kind: str

@@ -16,7 +16,8 @@ from typing import Literal, Union
 
 import numpy as np
 
-from . import _core
+from . import _core, memory
+from .progress import Progress
 
 Padding = Literal["same", "valid", "circular"]
 Kind = Literal["ntk", "rf", "both"]
@@ -195,9 +196,20 @@ class Layer:
         return f"Layer({', '.join(args)})"
 
 
+def check_shape(shape: tuple[int, ...], name: str) -> None:
+    """Signals are arrays of 2 to 4 dimensions, channels last, non-empty but for their number."""
+    if not 2 <= len(shape) <= 4:
+        raise ValueError(
+            f"{name} must have shape (n, c), (n, L, c) or (n, H, W, c) (channels last), "
+            f"got {len(shape)} dimension(s) with shape {shape}"
+        )
+    if any(s == 0 for s in shape[1:]):
+        raise ValueError(f"{name}: every axis but the first must be non-empty, got shape {shape}")
+
+
 def as_signals(X: object, name: str) -> np.ndarray:
-    """``X`` as a float64 array of 2 to 4 dimensions with finite values,
-    without copying when it already is one."""
+    """``X`` as an aligned float64 array of 2 to 4 dimensions with finite
+    values, without copying when it already is one."""
     if isinstance(X, np.ndarray) and X.dtype == np.float64:
         arr = X
     else:
@@ -208,17 +220,46 @@ def as_signals(X: object, name: str) -> np.ndarray:
         if arr.dtype.kind not in "biuf":
             raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
         arr = arr.astype(np.float64, copy=False)
-    if not 2 <= arr.ndim <= 4:
-        raise ValueError(
-            f"{name} must have shape (n, c), (n, L, c) or (n, H, W, c) (channels last), "
-            f"got {arr.ndim} dimension(s) with shape {arr.shape}"
-        )
-    if any(s == 0 for s in arr.shape[1:]):
-        raise ValueError(f"{name}: every axis but the first must be non-empty, got shape {arr.shape}")
+    if not arr.flags.aligned:  # e.g. a memmap at an odd offset: the engine reads aligned floats
+        arr = arr.copy()
+    check_shape(arr.shape, name)
     if not np.isfinite(arr).all():
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
         raise ValueError(f"{name} contains NaN or infinity (first at index {bad})")
     return arr
+
+
+def check_out(out: object, kind: str, shape: tuple[int, int], inputs: tuple) -> tuple:
+    """``out`` as the engine's ``(ntk, rf)`` pair of writeable float64
+    arrays of ``shape`` (one of them None unless ``kind`` is "both")."""
+    if kind == "both":
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise TypeError(
+                f"out must be a tuple (ntk, rf) of two arrays for kind='both', got {type(out).__name__}"
+            )
+        named = (("out[0]", out[0]), ("out[1]", out[1]))
+    else:
+        named = (("out", out),)
+    for k, (name, arr) in enumerate(named):
+        if not isinstance(arr, np.ndarray):
+            raise TypeError(
+                f"{name} must be a numpy array (a numpy.memmap or a view is fine), got {type(arr).__name__}"
+            )
+        if arr.dtype != np.float64:
+            raise TypeError(f"{name} must have dtype float64 (native byte order), got {arr.dtype}")
+        if arr.shape != shape:
+            raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
+        if not arr.flags.writeable:
+            raise ValueError(f"{name} is read-only")
+        if not arr.flags.aligned:
+            raise ValueError(f"{name} is not aligned to 8 bytes (a memmap's offset must be a multiple of 8)")
+        others = [("X", inputs[0]), ("Z", inputs[1]), *named[:k]]
+        for other_name, other in others:
+            if other is not None and np.shares_memory(arr, other):
+                raise ValueError(f"{name} shares memory with {other_name}")
+    if kind == "both":
+        return out
+    return (out, None) if kind == "ntk" else (None, out)
 
 
 def check_kind(kind: object) -> str:
@@ -282,15 +323,27 @@ class CNN:
             for k, layer in enumerate(self.layers)
         ]
 
-    def kernel(self, X, Z=None, kind: Kind = "ntk"):
+    def kernel(self, X, Z=None, kind: Kind = "ntk", *, out=None, block_size=None, progress=False):
         """Gram matrix of the kernel between the signals of ``X`` and ``Z``.
 
         ``X`` has shape ``(n, c)`` (vectors), ``(n, L, c)`` (1-D) or
         ``(n, H, W, c)`` (2-D), channels last; ``Z`` likewise with ``m``
         signals, or ``None`` for ``X`` against itself (each unordered pair
-        computed once, the diagonal without the precision loss of c = 1).
-        ``kind`` is ``"ntk"``, ``"rf"`` or ``"both"`` (a tuple ``(ntk, rf)``).
-        Returns float64 arrays of shape ``(n, m)``.
+        computed once and both triangles written, the diagonal without the
+        precision loss of c = 1). ``kind`` is ``"ntk"``, ``"rf"`` or
+        ``"both"`` (a tuple ``(ntk, rf)``). Returns float64 arrays of shape
+        ``(n, m)``.
+
+        ``out``: write into this float64 array of shape ``(n, m)`` (any
+        strides; a ``numpy.memmap`` larger than memory is fine) and return
+        it; a tuple ``(ntk, rf)`` for ``kind="both"``. ``block_size``: the
+        work proceeds in blocks of this many signals a side, whose
+        per-signal data bounds the working memory (default: blocks under
+        1 GiB). ``progress``: ``True`` for a tqdm bar, or a callable
+        ``f(pairs_done, pairs_total)``. Ctrl-C stops the call within a
+        fraction of a second; entries already written to ``out`` are valid.
+        Raises ``MemoryError`` before allocating when the estimated memory
+        exceeds what is available.
         """
         kind = check_kind(kind)
         X = as_signals(X, "X")
@@ -299,8 +352,18 @@ class CNN:
         if Z is not None:
             Z = as_signals(Z, "Z")
             check_pair(X, Z)
+        if block_size is not None:
+            block_size = _positive_int(block_size, "block_size")
         layers = self.engine_layers(X.ndim - 2)
-        return _pick(kind, _core.kernel(layers, X, Z, kind))
+        n, m = len(X), len(X if Z is None else Z)
+        outs = None if out is None else check_out(out, kind, (n, m), (X, Z))
+        new_bytes = 0 if outs is not None else 8 * n * m * (2 if kind == "both" else 1)
+        block = memory.plan(layers, X.shape[1:], n, m, block_size, new_bytes)
+        if outs is None:
+            outs = tuple(np.empty((n, m)) if kind in (k, "both") else None for k in ("ntk", "rf"))
+        with Progress(progress, n * (n + 1) // 2 if Z is None else n * m) as report:
+            _core.kernel(layers, X, Z, *outs, block, report if report.active else None)
+        return _pick(kind, outs)
 
     def kernel_diagonal(self, X, kind: Kind = "ntk"):
         """``K(x_i, x_i)`` for every signal of ``X``, shape ``(n,)``, without the

@@ -1,0 +1,97 @@
+"""Gram matrices as ``dask.array`` collections, for clusters (``pip install
+'ntk_rs[dask]'``; dask is not a dependency of the core).
+
+Each block of the result is one task that runs the Rust engine on a chunk of
+``X`` and a chunk of ``Z`` with the GIL released, so threaded workers scale
+as well as process workers; a symmetric Gram matrix computes each block
+pair once and its lower blocks are transposes. The result is an ordinary
+dask array: ``.compute()``, ``da.to_zarr``, ``da.store`` into a memmap, …
+
+>>> from distributed import Client                          # doctest: +SKIP
+>>> K = ntk_rs.dask.kernel(net, X, chunks=4096)             # doctest: +SKIP
+>>> K.to_zarr("gram.zarr")                                  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+try:
+    import dask.array as da
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+except ImportError as e:  # pragma: no cover - depends on the environment
+    raise ImportError("ntk_rs.dask needs dask: pip install 'ntk_rs[dask]'") from e
+
+from .blocks import DEFAULT_BLOCK
+from .network import CNN, Kind, _positive_int, as_signals, check_kind, check_pair, check_shape
+
+
+def kernel(net: CNN, X, Z=None, chunks: int = DEFAULT_BLOCK, kind: Kind = "ntk"):
+    """The Gram matrix ``net.kernel(X, Z, kind)`` as a dask array (a tuple
+    ``(ntk, rf)`` for ``kind="both"``) in blocks of ``chunks × chunks``
+    signals; equal to it bit for bit.
+
+    ``X`` and ``Z`` are NumPy arrays or dask arrays (for inputs that do not
+    fit in the client's memory, e.g. ``da.from_zarr``); they are rechunked
+    to ``chunks`` signals along the first axis and one chunk along the
+    others. A task needs about ``8 · chunks²`` bytes per kind for its block
+    plus the engine's per-signal data of ``2 · chunks`` signals.
+    """
+    if not isinstance(net, CNN):
+        raise TypeError(f"net must be a CNN, got {type(net).__name__}")
+    kind = check_kind(kind)
+    chunks = _positive_int(chunks, "chunks")
+    symmetric = Z is None or Z is X
+    Xd = _signals(X, "X", chunks)
+    Zd = Xd if symmetric else _signals(Z, "Z", chunks)
+    check_pair(Xd, Zd)
+    tail = (0,) * (Xd.ndim - 1)
+    token = tokenize(net, kind, Xd.name, Zd.name)
+    blocks = f"ntk_rs-kernel-{token}"
+    dsk = {}
+    for i in range(Xd.numblocks[0]):
+        for j in range(Zd.numblocks[0]):
+            if symmetric and j < i:
+                dsk[(blocks, i, j)] = (_mirror, (blocks, j, i))
+            else:
+                z = None if symmetric and i == j else (Zd.name, j, *tail)
+                dsk[(blocks, i, j)] = (_block, net, kind, (Xd.name, i, *tail), z)
+    dependencies = [Xd] if symmetric else [Xd, Zd]
+    out_chunks = (Xd.chunks[0], Zd.chunks[0])
+    if kind != "both":
+        return _array(blocks, dsk, dependencies, out_chunks)
+    # Both kernels come from the same tasks; each array picks its part.
+    parts = [
+        {(f"ntk_rs-{part}-{token}", *key[1:]): (operator.getitem, key, index) for key in dsk}
+        for index, part in enumerate(("ntk", "rf"))
+    ]
+    return tuple(_array(next(iter(p))[0], {**dsk, **p}, dependencies, out_chunks) for p in parts)
+
+
+def _signals(X, name: str, chunks: int):
+    """``X`` as a float64 dask array of ``chunks`` signals per chunk, one chunk along the other axes."""
+    if not isinstance(X, da.Array):
+        X = as_signals(X, name)
+        return da.from_array(X, chunks=(chunks, *X.shape[1:]))
+    check_shape(X.shape, name)
+    if X.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {X.dtype}")
+    return X.astype(np.float64).rechunk({0: chunks, **{a: -1 for a in range(1, X.ndim)}})
+
+
+def _array(name: str, dsk: dict, dependencies: list, chunks: tuple):
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=dependencies)
+    return da.Array(graph, name, chunks=chunks, dtype=np.float64, meta=np.empty((0, 0)))
+
+
+def _block(net: CNN, kind: str, x: np.ndarray, z: np.ndarray | None):
+    """One block: ``x`` against ``z``, or against itself when ``z`` is None."""
+    return net.kernel(x, z, kind)
+
+
+def _mirror(block):
+    """The block below the diagonal from its mirror image above it."""
+    return tuple(b.T for b in block) if isinstance(block, tuple) else block.T
