@@ -153,6 +153,16 @@ def pair(net: CNN, x, y, Nx, Ny, same: bool) -> tuple[float, float]:
     return float(_diagonal(H).sum()), float(_diagonal(G).sum())
 
 
+def kernel_diagonal(net: CNN, X, kind: str = "ntk"):
+    """Same contract as ``net.kernel_diagonal(X, kind)``: ``K(x_i, x_i)`` of every signal."""
+    values = []
+    for x in np.asarray(X, dtype=np.float64):
+        N = norm_maps(net, x)
+        values.append(pair(net, x, x, N, N, True))
+    ntk, rf = np.array(values, dtype=np.float64).reshape(-1, 2).T
+    return {"ntk": ntk, "rf": rf, "both": (ntk, rf)}[kind]
+
+
 def kernel(net: CNN, X, Z=None, kind: str = "ntk"):
     """Same contract as ``net.kernel(X, Z, kind)``, computed in NumPy."""
     X = np.asarray(X, dtype=np.float64)
