@@ -76,7 +76,7 @@ def run_way(way: str, n: int, block: int) -> dict:
                 n_workers=threads,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                dashboard_address=":0",
                 env={nk.NUM_THREADS_ENV: "1"},
             ) as cluster,
             distributed.Client(cluster) as client,

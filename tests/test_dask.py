@@ -23,7 +23,7 @@ def images(n, seed=0):
 def client():
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=40
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
@@ -55,7 +55,7 @@ def test_both_kinds_of_a_cross_kernel_on_a_cluster(client):
 def test_threaded_workers():
     X = images(10)
     with distributed.Client(
-        processes=False, n_workers=1, threads_per_worker=3, dashboard_address=None
+        processes=False, n_workers=1, threads_per_worker=3, dashboard_address=":0"
     ) as client:
         np.testing.assert_array_equal(client.compute(nkd.kernel(NET, X, chunks=3)).result(), NET.kernel(X))
 
