@@ -12,6 +12,7 @@ use crate::error::{Error, Result, invalid};
 use crate::net::Net;
 use crate::pair::{self, Workspace};
 use crate::plan::{Plan, Target};
+use crate::real::Precision;
 use crate::signal::Signal;
 use crate::threads;
 
@@ -51,10 +52,12 @@ pub struct Gram {
     pub rf: Option<Array2<f64>>,
 }
 
-/// Signals of a call: channels-last arrays with 2 to 4 dimensions.
+/// Signals of a call: channels-last arrays with 2 to 4 dimensions, and
+/// the precision the maps are computed in (results are `f64` either way).
 pub struct Inputs<'a> {
     x: ArrayView<'a, f64, IxDyn>,
     z: Option<ArrayView<'a, f64, IxDyn>>,
+    precision: Precision,
 }
 
 impl<'a> Inputs<'a> {
@@ -72,7 +75,11 @@ impl<'a> Inputs<'a> {
                 x.shape()
             ));
         }
-        Ok(Inputs { x, z })
+        Ok(Inputs { x, z, precision: Precision::F64 })
+    }
+
+    pub fn with_precision(self, precision: Precision) -> Inputs<'a> {
+        Inputs { precision, ..self }
     }
 
     /// The spatial grid (one length per spatial axis).
@@ -128,8 +135,8 @@ pub fn gram_into(
     }
     let pool = threads::pool()?;
     pool.install(|| {
-        let xs = signals(&inputs.x, &norms);
-        let zs = inputs.z.as_ref().map(|z| signals(z, &norms));
+        let xs = signals(&inputs.x, &norms, inputs.precision);
+        let zs = inputs.z.as_ref().map(|z| signals(z, &norms, inputs.precision));
         let writers = Writers { ntk: ntk.map(Writer::new), rf: rf.map(Writer::new) };
         let tiles = tiles(n, m, zs.is_none(), pool.current_num_threads());
         let workspaces = Mutex::new(Vec::<Workspace>::new());
@@ -137,8 +144,11 @@ pub fn gram_into(
             if control.is_cancelled() {
                 return Err(Error::Cancelled);
             }
-            let mut ws =
-                workspaces.lock().expect("workspace lock").pop().unwrap_or_else(|| Workspace::new(&readout));
+            let mut ws = workspaces
+                .lock()
+                .expect("workspace lock")
+                .pop()
+                .unwrap_or_else(|| Workspace::new(&readout, inputs.precision));
             let done = tile.compute(&readout, &xs, zs.as_deref(), &writers, &mut ws);
             workspaces.lock().expect("workspace lock").push(ws);
             control.pairs_done.fetch_add(done, Ordering::Relaxed);
@@ -147,11 +157,13 @@ pub fn gram_into(
     })
 }
 
-/// `K(x_i, x_i)` of every signal of `x` (channels last), without the Gram
-/// matrix: `ntk` unless `Kind::Rf`, `rf` unless `Kind::Ntk`. Equal, bit for
-/// bit, to the diagonal of `gram` of `x` with itself.
-pub fn diagonal(net: &Net, x: ArrayView<'_, f64, IxDyn>, kind: Kind, control: &Control) -> Result<Diagonal> {
-    let inputs = Inputs::new(x, None)?;
+/// `K(x_i, x_i)` of every signal of `inputs` (without `z`), without the
+/// Gram matrix: `ntk` unless `Kind::Rf`, `rf` unless `Kind::Ntk`. Equal, bit
+/// for bit, to the diagonal of `gram` of the same inputs.
+pub fn diagonal(net: &Net, inputs: &Inputs<'_>, kind: Kind, control: &Control) -> Result<Diagonal> {
+    if inputs.z.is_some() {
+        return Err(invalid!("Z: the diagonal is of X with itself"));
+    }
     let readout = Plan::new(net, inputs.grid(), Target::Readout)?;
     let norms = Plan::new(net, inputs.grid(), Target::Norms)?;
     let ntk = kind != Kind::Rf;
@@ -160,7 +172,7 @@ pub fn diagonal(net: &Net, x: ArrayView<'_, f64, IxDyn>, kind: Kind, control: &C
         (0..inputs.x.shape()[0])
             .into_par_iter()
             .map_init(
-                || (Workspace::new(&norms), Workspace::new(&readout)),
+                || (Workspace::new(&norms, inputs.precision), Workspace::new(&readout, inputs.precision)),
                 |(ws_norms, ws), i| {
                     if control.is_cancelled() {
                         return Err(Error::Cancelled);
@@ -185,10 +197,10 @@ pub struct Diagonal {
     pub rf: Option<Array1<f64>>,
 }
 
-fn signals(x: &ArrayView<'_, f64, IxDyn>, plan: &Plan) -> Vec<Signal> {
+fn signals(x: &ArrayView<'_, f64, IxDyn>, plan: &Plan, precision: Precision) -> Vec<Signal> {
     (0..x.shape()[0])
         .into_par_iter()
-        .map_init(|| Workspace::new(plan), |ws, i| Signal::new(x.index_axis(Axis(0), i), plan, ws))
+        .map_init(|| Workspace::new(plan, precision), |ws, i| Signal::new(x.index_axis(Axis(0), i), plan, ws))
         .collect()
 }
 
@@ -318,7 +330,7 @@ mod tests {
         let k = gram(&net, &Inputs::new(x.view(), None).unwrap(), Kind::Both, &Control::default()).unwrap();
         let (ntk, rf) = (k.ntk.unwrap(), k.rf.unwrap());
         let u: f64 = 0.6; // cosine of (3, 4) and (1, 0)
-        assert!((rf[[0, 1]] - 5.0 * kappa1(u)).abs() < 1e-14);
+        assert!((rf[[0, 1]] - 5.0 * kappa1(u)).abs() < 1e-14, "{} {}", rf[[0, 1]], 5.0 * kappa1(u));
         assert!((ntk[[0, 1]] - 5.0 * (u * kappa0(u) + kappa1(u))).abs() < 1e-14);
         assert_eq!((rf[[0, 0]], ntk[[0, 0]]), (25.0, 50.0));
         assert!(ntk.row(2).iter().chain(rf.column(2)).all(|&v| v == 0.0));
@@ -357,7 +369,8 @@ mod tests {
         let x = images(5, 3);
         let full =
             gram(&net(), &Inputs::new(x.view(), None).unwrap(), Kind::Both, &Control::default()).unwrap();
-        let diag = diagonal(&net(), x.view(), Kind::Both, &Control::default()).unwrap();
+        let diag =
+            diagonal(&net(), &Inputs::new(x.view(), None).unwrap(), Kind::Both, &Control::default()).unwrap();
         assert_eq!(diag.ntk.unwrap(), full.ntk.unwrap().diag());
         assert_eq!(diag.rf.unwrap(), full.rf.unwrap().diag());
     }

@@ -1,25 +1,23 @@
-//! One pair's recursion (SPEC §2) in a reusable workspace.
+//! One pair's kernel values, in the precision its workspace was made for.
 
-use crate::maps::{self, Tangent};
 use crate::plan::Plan;
-use crate::signal::Signal;
+use crate::real::{Precision, Real};
+use crate::recursion::{self, Sides};
+use crate::signal::{Parts, Signal};
 
-/// Buffers for one thread's maps, sized once for a plan and reused for
-/// every pair: no allocation per pair.
+/// One thread's buffers (see `recursion::Workspace`), in one precision.
 #[derive(Debug)]
-pub struct Workspace {
-    /// The RF map G (Σ, then B1, then G of the next layer).
-    pub g: Vec<f64>,
-    /// The NTK map H (Γ, then B0 ⊙ Γ + B1, then H of the next layer).
-    pub h: Vec<f64>,
-    /// Halfway point of separable steps.
-    pub scratch: Vec<f64>,
+pub enum Workspace {
+    F64(recursion::Workspace<f64>),
+    F32(recursion::Workspace<f32>),
 }
 
 impl Workspace {
-    pub fn new(plan: &Plan) -> Workspace {
-        let n = plan.max_size;
-        Workspace { g: vec![0.0; n], h: vec![0.0; n], scratch: vec![0.0; n] }
+    pub fn new(plan: &Plan, precision: Precision) -> Workspace {
+        match precision {
+            Precision::F64 => Workspace::F64(recursion::Workspace::new(plan)),
+            Precision::F32 => Workspace::F32(recursion::Workspace::new(plan)),
+        }
     }
 }
 
@@ -31,30 +29,44 @@ pub struct Values {
 }
 
 /// `K_RF(a, b)` and, with `ntk`, `K_NTK(a, b)`. `same` marks a signal
-/// paired with itself. `plan` is the network's plan for `Target::Readout`.
+/// paired with itself. `plan` is the network's plan for `Target::Readout`;
+/// the signals were made with a workspace of the same precision as `ws`.
 pub fn kernel(plan: &Plan, a: &Signal, b: &Signal, same: bool, ntk: bool, ws: &mut Workspace) -> Values {
-    let Workspace { g, h, scratch } = ws;
-    maps::inner_products(&plan.input, &a.planar, &b.planar, g);
-    let mut from = &plan.input;
-    for (k, layer) in plan.layers.iter().enumerate() {
-        maps::apply(&layer.patch, from, &layer.patched, g, scratch);
-        let tangent = match (ntk, k) {
-            (false, _) => Tangent::Skip,
-            (true, 0) => Tangent::FromSigma(h),
-            (true, _) => {
-                maps::apply(&layer.patch, from, &layer.patched, h, scratch);
-                Tangent::Gamma(h)
-            }
-        };
-        maps::relu(&layer.patched, &a.norms[k], &b.norms[k], same, g, tangent);
-        let pool = layer.pool.as_ref().expect("readout plans pool every layer");
-        maps::apply(pool, &layer.patched, &layer.output, g, scratch);
-        if ntk {
-            maps::apply(pool, &layer.patched, &layer.output, h, scratch);
-        }
-        from = &layer.output;
+    match (ws, a, b) {
+        (Workspace::F64(ws), Signal::F64(a), Signal::F64(b)) => values(plan, Pair { a, b }, same, ntk, ws),
+        (Workspace::F32(ws), Signal::F32(a), Signal::F32(b)) => values(plan, Pair { a, b }, same, ntk, ws),
+        _ => panic!("signals and workspace of different precisions"),
     }
-    // The readout stores only diagonal pairs: the trace is the sum.
-    let size = from.size();
-    Values { ntk: ntk.then(|| h[..size].iter().sum()), rf: g[..size].iter().sum() }
+}
+
+fn values<T: Real>(
+    plan: &Plan,
+    mut pair: Pair<'_, T>,
+    same: bool,
+    ntk: bool,
+    ws: &mut recursion::Workspace<T>,
+) -> Values {
+    recursion::run(plan, &mut pair, same, ntk, ws);
+    // The readout stores only diagonal pairs (and zero halos): the trace is the sum.
+    let (g, h) = ws.output(plan);
+    let total = |map: &[T]| map.iter().map(|v| v.widen()).sum::<f64>();
+    Values { ntk: ntk.then(|| total(h)), rf: total(g) }
+}
+
+/// Two signals whose norms are known.
+struct Pair<'a, T> {
+    a: &'a Parts<T>,
+    b: &'a Parts<T>,
+}
+
+impl<T> Sides<T> for Pair<'_, T> {
+    fn values(&self) -> (&[T], &[T]) {
+        (&self.a.planar, &self.b.planar)
+    }
+
+    fn observe(&mut self, _: usize, _: &crate::plan::Space, _: (usize, usize), _: &[T]) {}
+
+    fn norms(&self, k: usize) -> [&[T]; 2] {
+        [&self.a.norms[k], &self.b.norms[k]]
+    }
 }

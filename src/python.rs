@@ -13,6 +13,7 @@ use pyo3::prelude::*;
 use crate::error::Error;
 use crate::gram::{self, Control, Inputs, Kind};
 use crate::net::{Layer, Net, Padding, Pool};
+use crate::real::Precision;
 use crate::threads;
 
 /// How often the waiting thread looks for Ctrl-C.
@@ -100,23 +101,35 @@ fn kind_from(kind: &str) -> PyResult<Kind> {
     }
 }
 
+/// The precision maps are computed in, by its NumPy name.
+fn precision_from(dtype: &str) -> PyResult<Precision> {
+    match dtype {
+        "float64" => Ok(Precision::F64),
+        "float32" => Ok(Precision::F32),
+        other => Err(PyValueError::new_err(format!("dtype: expected 'float64' or 'float32', got {other:?}"))),
+    }
+}
+
 type Matrices<'py> = (Option<Bound<'py, PyArray2<f64>>>, Option<Bound<'py, PyArray2<f64>>>);
 type Vectors<'py> = (Option<Bound<'py, PyArray1<f64>>>, Option<Bound<'py, PyArray1<f64>>>);
 
 /// Gram matrices `(ntk, rf)` of `x` against `z` (against itself when `z`
 /// is None); the one not asked for by `kind` is None.
 #[pyfunction]
-#[pyo3(signature = (layers, x, z, kind))]
+#[pyo3(signature = (layers, x, z, kind, dtype))]
 fn kernel<'py>(
     py: Python<'py>,
     layers: Vec<LayerArgs>,
     x: PyReadonlyArrayDyn<'py, f64>,
     z: Option<PyReadonlyArrayDyn<'py, f64>>,
     kind: &str,
+    dtype: &str,
 ) -> PyResult<Matrices<'py>> {
     let net = net_from(layers)?;
     let kind = kind_from(kind)?;
-    let inputs = Inputs::new(x.as_array(), z.as_ref().map(|z| z.as_array())).map_err(to_pyerr)?;
+    let inputs = Inputs::new(x.as_array(), z.as_ref().map(|z| z.as_array()))
+        .map_err(to_pyerr)?
+        .with_precision(precision_from(dtype)?);
     let out = run_detached(py, |control| gram::gram(&net, &inputs, kind, control))?;
     Ok((out.ntk.map(|a| a.into_pyarray(py)), out.rf.map(|a| a.into_pyarray(py))))
 }
@@ -124,17 +137,18 @@ fn kernel<'py>(
 /// Self-kernels `(ntk, rf)` of every signal of `x`; the one not asked for
 /// by `kind` is None.
 #[pyfunction]
-#[pyo3(signature = (layers, x, kind))]
+#[pyo3(signature = (layers, x, kind, dtype))]
 fn kernel_diagonal<'py>(
     py: Python<'py>,
     layers: Vec<LayerArgs>,
     x: PyReadonlyArrayDyn<'py, f64>,
     kind: &str,
+    dtype: &str,
 ) -> PyResult<Vectors<'py>> {
     let net = net_from(layers)?;
     let kind = kind_from(kind)?;
-    let x = x.as_array();
-    let out = run_detached(py, |control| gram::diagonal(&net, x, kind, control))?;
+    let inputs = Inputs::new(x.as_array(), None).map_err(to_pyerr)?.with_precision(precision_from(dtype)?);
+    let out = run_detached(py, |control| gram::diagonal(&net, &inputs, kind, control))?;
     Ok((out.ntk.map(|a| a.into_pyarray(py)), out.rf.map(|a| a.into_pyarray(py))))
 }
 

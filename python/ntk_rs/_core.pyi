@@ -14,11 +14,12 @@ def kernel(
     x: npt.NDArray[np.float64],
     z: npt.NDArray[np.float64] | None,
     kind: str,
+    dtype: str,
 ) -> tuple[npt.NDArray[np.float64] | None, npt.NDArray[np.float64] | None]:
     """Gram matrices ``(ntk, rf)``; the one ``kind`` does not ask for is None."""
 
 def kernel_diagonal(
-    layers: list[LayerArgs], x: npt.NDArray[np.float64], kind: str
+    layers: list[LayerArgs], x: npt.NDArray[np.float64], kind: str, dtype: str
 ) -> tuple[npt.NDArray[np.float64] | None, npt.NDArray[np.float64] | None]:
     """Self-kernels ``(ntk, rf)``; the one ``kind`` does not ask for is None."""
 

@@ -20,8 +20,10 @@ from . import _core
 
 Padding = Literal["same", "valid", "circular"]
 Kind = Literal["ntk", "rf", "both"]
+Dtype = Literal["float64", "float32"]
 PADDINGS = ("same", "valid", "circular")
 KINDS = ("ntk", "rf", "both")
+DTYPES = ("float64", "float32")
 
 
 def _positive_int(value: object, name: str) -> int:
@@ -227,6 +229,22 @@ def check_kind(kind: object) -> str:
     return kind  # type: ignore[return-value]
 
 
+def check_dtype(dtype: object) -> str:
+    """The name of the precision ``dtype`` asks for: ``"float64"`` or ``"float32"``
+    (NumPy dtypes and their aliases are accepted)."""
+    if dtype is None or isinstance(dtype, bool):
+        raise TypeError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    try:
+        name = np.dtype(dtype).name  # type: ignore[call-overload]
+    except TypeError:
+        if isinstance(dtype, str):
+            raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}") from None
+        raise TypeError(f"dtype must be 'float64' or 'float32', got {dtype!r}") from None
+    if name not in DTYPES:
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    return name
+
+
 def check_pair(X: np.ndarray, Z: np.ndarray) -> None:
     """X and Z must describe signals of the same kind and shape."""
     if X.ndim != Z.ndim:
@@ -282,7 +300,7 @@ class CNN:
             for k, layer in enumerate(self.layers)
         ]
 
-    def kernel(self, X, Z=None, kind: Kind = "ntk"):
+    def kernel(self, X, Z=None, kind: Kind = "ntk", dtype: Dtype = "float64"):
         """Gram matrix of the kernel between the signals of ``X`` and ``Z``.
 
         ``X`` has shape ``(n, c)`` (vectors), ``(n, L, c)`` (1-D) or
@@ -290,9 +308,12 @@ class CNN:
         signals, or ``None`` for ``X`` against itself (each unordered pair
         computed once, the diagonal without the precision loss of c = 1).
         ``kind`` is ``"ntk"``, ``"rf"`` or ``"both"`` (a tuple ``(ntk, rf)``).
-        Returns float64 arrays of shape ``(n, m)``.
+        ``dtype`` is the precision of the computation: ``"float64"``, or
+        ``"float32"`` (about twice as fast; relative error below 1e-3).
+        Returns float64 arrays of shape ``(n, m)`` either way.
         """
         kind = check_kind(kind)
+        dtype = check_dtype(dtype)
         X = as_signals(X, "X")
         if Z is X:
             Z = None
@@ -300,14 +321,15 @@ class CNN:
             Z = as_signals(Z, "Z")
             check_pair(X, Z)
         layers = self.engine_layers(X.ndim - 2)
-        return _pick(kind, _core.kernel(layers, X, Z, kind))
+        return _pick(kind, _core.kernel(layers, X, Z, kind, dtype))
 
-    def kernel_diagonal(self, X, kind: Kind = "ntk"):
+    def kernel_diagonal(self, X, kind: Kind = "ntk", dtype: Dtype = "float64"):
         """``K(x_i, x_i)`` for every signal of ``X``, shape ``(n,)``, without the
-        Gram matrix; equal, bit for bit, to ``np.diag(self.kernel(X, kind=kind))``."""
+        Gram matrix; equal, bit for bit, to ``np.diag(self.kernel(X, kind=kind, dtype=dtype))``."""
         kind = check_kind(kind)
+        dtype = check_dtype(dtype)
         X = as_signals(X, "X")
-        return _pick(kind, _core.kernel_diagonal(self.engine_layers(X.ndim - 2), X, kind))
+        return _pick(kind, _core.kernel_diagonal(self.engine_layers(X.ndim - 2), X, kind, dtype))
 
 
 def _pick(kind: str, results: tuple):

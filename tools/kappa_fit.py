@@ -1,0 +1,127 @@
+"""Minimax polynomials for the fast arc-cosine of ``src/arccos.rs``, and the
+check of their approximation error in high precision.
+
+The arc-cosine is reduced to two functions on short intervals (see the
+module doc of ``src/arccos.rs``):
+
+* ``asin(x) = x + x z F(z)``, ``z = x² ∈ [0, 1/4]``, with
+  ``F(z) = (asin √z − √z) / (z √z)``;
+* ``cos ψ = 1 + q C(q)``, ``q = ψ² ∈ [0, (π/6)²]``, with
+  ``C(q) = (cos √q − 1) / q``.
+
+Each is fitted with a Remez exchange for the smallest relative error, the
+coefficients are rounded to the target precision, and the relative error of
+the rounded polynomial (evaluated exactly) is measured on a dense grid.
+
+Run: ``python tools/kappa_fit.py`` (needs mpmath); it prints Rust constant
+tables and the measured bounds.
+"""
+
+from __future__ import annotations
+
+import mpmath as mp
+import numpy as np
+
+mp.mp.dps = 50
+
+
+def F(z):
+    if z == 0:
+        return mp.mpf(1) / 6
+    s = mp.sqrt(z)
+    return (mp.asin(s) - s) / (z * s)
+
+
+def C(q):
+    if q == 0:
+        return -mp.mpf(1) / 2
+    return (mp.cos(mp.sqrt(q)) - 1) / q
+
+
+def horner(coef, x):
+    acc = mp.mpf(0)
+    for c in reversed(coef):
+        acc = acc * x + c
+    return acc
+
+
+def remez(f, a, b, degree, iterations=30, grid=4000):
+    """Coefficients (lowest first) of the degree-``degree`` polynomial with
+    the smallest maximum relative error to ``f`` on ``[a, b]``."""
+    a, b = mp.mpf(a), mp.mpf(b)
+    n = degree + 2
+    xs = [(a + b) / 2 - (b - a) / 2 * mp.cos(mp.pi * i / (n - 1)) for i in range(n)]
+    dense = [a + (b - a) * mp.mpf(i) / grid for i in range(grid + 1)]
+    fd = [f(x) for x in dense]
+    coef = None
+    for _ in range(iterations):
+        A = mp.matrix(n, n)
+        rhs = mp.matrix(n, 1)
+        for i, x in enumerate(xs):
+            fx = f(x)
+            for k in range(degree + 1):
+                A[i, k] = x**k
+            A[i, degree + 1] = (-1) ** i * fx
+            rhs[i] = fx
+        sol = mp.lu_solve(A, rhs)
+        coef = [sol[k] for k in range(degree + 1)]
+        err = [(horner(coef, x) - fx) / fx for x, fx in zip(dense, fd)]
+        # Alternating extrema of the error on the grid.
+        ext = [0]
+        for i in range(1, grid):
+            if (err[i] - err[i - 1]) * (err[i + 1] - err[i]) <= 0:
+                ext.append(i)
+        ext.append(grid)
+        # Merge same-sign neighbours keeping the largest.
+        merged = []
+        for i in ext:
+            if merged and mp.sign(err[merged[-1]]) == mp.sign(err[i]):
+                if abs(err[i]) > abs(err[merged[-1]]):
+                    merged[-1] = i
+            else:
+                merged.append(i)
+        while len(merged) > n:
+            # Drop the smaller end.
+            if abs(err[merged[0]]) < abs(err[merged[-1]]):
+                merged.pop(0)
+            else:
+                merged.pop()
+        if len(merged) < n:
+            break
+        xs = [dense[i] for i in merged]
+    return coef
+
+
+def rounded(coef, dtype):
+    return [dtype(float(c)) for c in coef]
+
+
+def max_rel_error(f, coef, a, b, points=20000):
+    a, b = mp.mpf(a), mp.mpf(b)
+    worst = mp.mpf(0)
+    for i in range(points + 1):
+        x = a + (b - a) * mp.mpf(i) / points
+        fx = f(x)
+        worst = max(worst, abs((horner([mp.mpf(float(c)) for c in coef], x) - fx) / fx))
+    return worst
+
+
+def report(name, f, a, b, degree, dtype):
+    coef = rounded(remez(f, a, b, degree), dtype)
+    err = max_rel_error(f, coef, a, b)
+    print(f"// {name}: degree {degree}, {np.dtype(dtype).name}, max relative error {mp.nstr(err, 3)}"
+          f" = 2^{mp.nstr(mp.log(err, 2), 4)}")
+    print("[" + ", ".join(repr(dtype(c).item()) for c in coef) + "]")
+    return err
+
+
+if __name__ == "__main__":
+    import sys
+
+    q_max = (mp.pi / 6) ** 2
+    for dtype, degrees in ((np.float64, range(8, 13)), (np.float32, range(2, 6))):
+        for d in degrees:
+            report("F (asin)", F, 0, 0.25, d, dtype)
+        for d in (range(5, 9) if dtype == np.float64 else range(2, 5)):
+            report("C (cos)", C, 0, q_max, d, dtype)
+    sys.exit(0)
