@@ -10,7 +10,7 @@
 
 use std::ops::Range;
 
-use crate::net::Padding;
+use crate::net::{Padding, Pool};
 
 /// The stored pairs of one axis: every offset `|δ| ≤ band` (or all of them),
 /// grouped by offset. With `wrap` (circular padding) offsets are taken
@@ -351,22 +351,39 @@ pub enum ColOp {
     /// `out[out] = weight · Σ in` (global average pooling), over whole rows
     /// whose halos hold zeros (pooling reads ReLU outputs).
     Total { out: usize, weight: f64 },
+    /// Pooling through a dense matrix over positions (`DensePool`).
+    Dense(Box<DensePool>),
+}
+
+/// Pooling of a row whose band is wide: its pairs are spread into a matrix
+/// `M[x][x']` over positions, pooled along `x` (whole rows of `M`), then,
+/// transposed, along `x'` (whole rows again), and read back. The strided
+/// runs of the general form cost ten times more there.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DensePool {
+    /// Grid lengths before and after pooling.
+    pub len_in: usize,
+    pub len_out: usize,
+    /// The 1-D pooling: output position `i` is `Σ w · z[x]` over `taps[i]`.
+    pub taps: Vec<Vec<(usize, f64)>>,
+    /// The stored pairs of the input and output rows.
+    pub input: Vec<PositionRun>,
+    pub output: Vec<PositionRun>,
+}
+
+impl DensePool {
+    /// Scratch slots `apply` needs: `M`, and the once-pooled matrix.
+    pub fn scratch(&self) -> usize {
+        self.len_in * self.len_in + self.len_out * self.len_in
+    }
 }
 
 impl ColOp {
-    /// Global average pooling on the columns (see `AxisOp::global_average`).
-    pub fn global_average(input: &AxisPairs, output: &AxisPairs) -> ColOp {
-        match AxisOp::global_average(input, output) {
-            op if op.is_identity() => ColOp::Identity,
-            op => ColOp::Total { out: op.runs[0].out, weight: op.runs[0].weight },
-        }
-    }
-
     /// The patch step on the columns.
     pub fn patch(input: &AxisPairs, output: &AxisPairs, size: usize, padding: Padding) -> ColOp {
         let taps = patch_taps(size, padding);
         let reach = taps.start.unsigned_abs().max(taps.end.unsigned_abs() - 1);
-        if padding == Padding::Same && input == output && input.halo >= reach && !input.wrap {
+        if padding == Padding::Same && input == output && input.halo >= reach && !input.wrap && size <= 5 {
             return if size == 1 {
                 ColOp::Identity
             } else {
@@ -374,6 +391,46 @@ impl ColOp {
             };
         }
         ColOp::from(AxisOp::patch(input, output, size, padding))
+    }
+
+    /// The pooling step `op` (built by `AxisOp::pool` or
+    /// `AxisOp::global_average` for `pool`) on the columns `input`.
+    pub fn pool(op: AxisOp, pool: &Pool, input: &AxisPairs, output: &AxisPairs, wrap: bool) -> ColOp {
+        let (h, stride) = match pool {
+            _ if op.is_identity() => return ColOp::Identity,
+            Pool::GlobalAverage => return ColOp::Total { out: op.runs[0].out, weight: op.runs[0].weight },
+            Pool::Filter { h, stride } => (h, *stride),
+        };
+        // Dense pays off once most pairs are stored.
+        if 2 * input.count() < input.len * input.len {
+            return ColOp::Runs(op.runs);
+        }
+        let c = ((h.len() - 1) / 2) as isize;
+        let taps = (0..output.len)
+            .map(|i| {
+                let reads = h.iter().enumerate().filter(|&(_, &w)| w != 0.0);
+                reads
+                    .filter_map(|(j, &w)| {
+                        read((stride * i) as isize + j as isize - c, input.len, wrap).map(|x| (x, w))
+                    })
+                    .collect()
+            })
+            .collect();
+        ColOp::Dense(Box::new(DensePool {
+            len_in: input.len,
+            len_out: output.len,
+            taps,
+            input: input.runs.clone(),
+            output: output.runs.clone(),
+        }))
+    }
+
+    /// Scratch slots `maps::apply_cols` needs for this step.
+    pub fn scratch(&self) -> usize {
+        match self {
+            ColOp::Dense(pool) => pool.scratch(),
+            _ => 0,
+        }
     }
 }
 

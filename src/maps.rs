@@ -4,7 +4,7 @@
 //! `inline(always)` so that they are compiled into the recursion's AVX2
 //! copy as well as its portable one (see `isa`).
 
-use crate::axis::{AxisPairs, ColOp, Run};
+use crate::axis::{AxisPairs, ColOp, DensePool, Run};
 use crate::real::{Real, mul_add};
 
 /// Row `(y, y')` of `G₀[u, u'] = ⟨x[u], x'[u']⟩` over the column pairs
@@ -82,9 +82,10 @@ pub fn axpy<T: Real, const FMA: bool>(w: T, x: &[T], y: &mut [T]) {
     }
 }
 
-/// Applies a column step to the row `src`, writing all of `out`.
+/// Applies a column step to the row `src`, writing all of `out`;
+/// `scratch` holds `op.scratch()` slots.
 #[inline(always)]
-pub fn apply_cols<T: Real, const FMA: bool>(op: &ColOp, src: &[T], out: &mut [T]) {
+pub fn apply_cols<T: Real, const FMA: bool>(op: &ColOp, src: &[T], out: &mut [T], scratch: &mut [T]) {
     match op {
         ColOp::Identity => out.copy_from_slice(&src[..out.len()]),
         ColOp::Shift { first, taps, weight } => match taps {
@@ -92,12 +93,66 @@ pub fn apply_cols<T: Real, const FMA: bool>(op: &ColOp, src: &[T], out: &mut [T]
             3 => shift_sum::<T, 3>(*first, T::of(*weight), src, out),
             4 => shift_sum::<T, 4>(*first, T::of(*weight), src, out),
             5 => shift_sum::<T, 5>(*first, T::of(*weight), src, out),
-            _ => runs::<T, FMA>(&shift_runs(*first, *taps, *weight, out.len()), src, out),
+            _ => unreachable!("ColOp::patch shifts at most 5 taps"),
         },
         ColOp::Runs(list) => runs::<T, FMA>(list, src, out),
         ColOp::Total { out: o, weight } => {
             out.fill(T::zero());
             out[*o] = T::of(*weight) * sum(src);
+        }
+        ColOp::Dense(pool) => dense_pool::<T, FMA>(pool, src, out, scratch),
+    }
+}
+
+/// See `DensePool`: `M` from the row, `P = A M` by whole rows, `Pᵀ`, then
+/// `A Pᵀ = (A M Aᵀ)ᵀ` by whole rows, read back into the output pairs.
+#[inline(always)]
+fn dense_pool<T: Real, const FMA: bool>(pool: &DensePool, src: &[T], out: &mut [T], scratch: &mut [T]) {
+    let (n, m) = (pool.len_in, pool.len_out);
+    let (dense, pooled) = scratch[..pool.scratch()].split_at_mut(n * n);
+    if pool.input.iter().map(|r| r.len).sum::<usize>() < n * n {
+        dense.fill(T::zero());
+    }
+    // A run of pairs (u + k, v + k) is a diagonal of M.
+    for run in &pool.input {
+        let diagonal = dense[run.u * n + run.v..].iter_mut().step_by(n + 1);
+        for (d, &s) in diagonal.zip(&src[run.start..run.start + run.len]) {
+            *d = s;
+        }
+    }
+    // The first position: P = A M, then its transpose back into `dense`.
+    pool_rows::<T, FMA>(&pool.taps, dense, n, pooled);
+    for (i, row) in pooled.chunks_exact(n).enumerate() {
+        for (d, &v) in dense[i..].iter_mut().step_by(m).zip(row) {
+            *d = v;
+        }
+    }
+    // The second: (A M Aᵀ)ᵀ = A Pᵀ, read back transposed.
+    pool_rows::<T, FMA>(&pool.taps, &dense[..n * m], m, &mut pooled[..m * m]);
+    out.fill(T::zero());
+    for run in &pool.output {
+        let diagonal = pooled[run.v * m + run.u..].iter().step_by(m + 1);
+        for (o, &v) in out[run.start..run.start + run.len].iter_mut().zip(diagonal) {
+            *o = v;
+        }
+    }
+}
+
+/// `out[i] = Σ_{(x, w) ∈ taps[i]} w · rows[x]` for rows of `width`.
+#[inline(always)]
+fn pool_rows<T: Real, const FMA: bool>(taps: &[Vec<(usize, f64)>], rows: &[T], width: usize, out: &mut [T]) {
+    let row = |x: usize| &rows[x * width..(x + 1) * width];
+    for (terms, out) in taps.iter().zip(out.chunks_exact_mut(width)) {
+        let Some((&(x, w), rest)) = terms.split_first() else {
+            out.fill(T::zero());
+            continue;
+        };
+        let w = T::of(w);
+        for (o, &v) in out.iter_mut().zip(row(x)) {
+            *o = w * v;
+        }
+        for &(x, w) in rest {
+            axpy::<T, FMA>(T::of(w), row(x), out);
         }
     }
 }
@@ -116,25 +171,6 @@ fn shift_sum<T: Real, const TAPS: usize>(first: isize, w: T, src: &[T], out: &mu
         let window: &[T; TAPS] = window.try_into().expect("windows of TAPS");
         *o = w * window.iter().skip(1).fold(window[0], |s, &x| s + x);
     }
-}
-
-/// A shift sum of any width as runs (one per tap).
-fn shift_runs(first: isize, taps: usize, weight: f64, n: usize) -> Vec<Run> {
-    (0..taps as isize)
-        .map(|t| {
-            let shift = first + t;
-            let lo = (-shift).max(0) as usize;
-            let hi = n - shift.max(0) as usize;
-            Run {
-                out: lo,
-                out_step: 1,
-                src: (lo as isize + shift) as usize,
-                src_step: 1,
-                len: hi - lo,
-                weight,
-            }
-        })
-        .collect()
 }
 
 /// Strided runs `out[o + k·s] += w · src[i + k·s']` over a zeroed `out`.

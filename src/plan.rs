@@ -115,6 +115,8 @@ pub struct Plan {
     pub row_size: usize,
     /// Largest map a segment writes (slots).
     pub map_size: usize,
+    /// Scratch of the column steps (slots).
+    pub scratch_size: usize,
     /// The instructions the recursion is compiled for.
     pub isa: Isa,
 }
@@ -180,10 +182,13 @@ impl Plan {
                 (Some(r), Some(c)) => Some(PoolStep {
                     identity: r.is_identity() && c.is_identity(),
                     rows: r.scatter(patched.rows.size()),
-                    cols: match net.layers()[k].pool {
-                        Pool::GlobalAverage => ColOp::global_average(&patched.cols, &output.cols),
-                        Pool::Filter { .. } => ColOp::from(c),
-                    },
+                    cols: ColOp::pool(
+                        c,
+                        &net.layers()[k].pool,
+                        &patched.cols,
+                        &output.cols,
+                        padding == Padding::Circular,
+                    ),
                 }),
                 _ => None,
             };
@@ -198,7 +203,13 @@ impl Plan {
             .expect("a plan has an input space");
         let map_size = layers.iter().map(|l| l.output.size()).max().unwrap_or(0);
         let tile_size = largest_tile(&input, &layers, &segments);
-        Plan { input, layers, segments, tile_size, row_size, map_size, isa: Isa::best() }
+        let scratch_size = layers
+            .iter()
+            .flat_map(|l| std::iter::once(&l.patch.cols).chain(l.pool.as_ref().map(|p| &p.cols)))
+            .map(ColOp::scratch)
+            .max()
+            .unwrap_or(0);
+        Plan { input, layers, segments, tile_size, row_size, map_size, scratch_size, isa: Isa::best() }
     }
 }
 

@@ -23,10 +23,11 @@ pub struct Workspace<T> {
     map_in: [Vec<T>; 2],
     map_out: [Vec<T>; 2],
     /// Rows: combined input rows, Σ and Γ of a segment's last layer,
-    /// pooled rows (each for G and H).
+    /// pooled rows (each for G and H), and scratch of column steps.
     gathered: [Vec<T>; 2],
     last: [Vec<T>; 2],
     pooled: [Vec<T>; 2],
+    scratch: Vec<T>,
     spread: Spread<T>,
 }
 
@@ -41,6 +42,7 @@ impl<T: Real> Workspace<T> {
             gathered: two(plan.row_size),
             last: two(plan.row_size),
             pooled: two(plan.row_size),
+            scratch: vec![T::zero(); plan.scratch_size],
             spread: Spread::new(plan),
         }
     }
@@ -93,7 +95,7 @@ fn recursion<T: Real, S: Sides<T>, const FMA: bool>(
     ntk: bool,
     ws: &mut Workspace<T>,
 ) {
-    let Workspace { tile_in, tile_out, map_in, map_out, gathered, last, pooled, spread } = ws;
+    let Workspace { tile_in, tile_out, map_in, map_out, gathered, last, pooled, scratch, spread } = ws;
     spread.reset();
     for seg in &plan.segments {
         let final_layer = &plan.layers[seg.layers.end - 1];
@@ -132,7 +134,7 @@ fn recursion<T: Real, S: Sides<T>, const FMA: bool>(
                     };
                     let terms = layer.patch.rows.row(p);
                     let g = maps::gather::<T, FMA>(terms, &src[0], (first, src_width), &mut gathered[0]);
-                    maps::apply_cols::<T, FMA>(&layer.patch.cols, g, sigma);
+                    maps::apply_cols::<T, FMA>(&layer.patch.cols, g, sigma, scratch);
                     let pair = layer.patched.rows.pair_at(p).expect("rows have no halos");
                     sides.observe(k, &layer.patched, pair, sigma);
                     // Without pooling (the last layer of a norms plan) Σ is all.
@@ -144,16 +146,23 @@ fn recursion<T: Real, S: Sides<T>, const FMA: bool>(
                         (true, _) => {
                             let h =
                                 maps::gather::<T, FMA>(terms, &src[1], (first, src_width), &mut gathered[1]);
-                            maps::apply_cols::<T, FMA>(&layer.patch.cols, h, gamma);
+                            maps::apply_cols::<T, FMA>(&layer.patch.cols, h, gamma, scratch);
                             Tangent::Gamma(&mut *gamma)
                         }
                     };
                     relu::<T, FMA>(&layer.patched, same && pair.0 == pair.1, &row_norms, sigma, tangent);
                     if !keep {
                         let out_width = layer.output.cols.size();
-                        sink::<T, FMA>(pool, p, out_width, sigma, &mut pooled[0], &mut map_out[0]);
+                        sink::<T, FMA>(pool, p, out_width, sigma, [&mut pooled[0], scratch], &mut map_out[0]);
                         if ntk {
-                            sink::<T, FMA>(pool, p, out_width, gamma, &mut pooled[1], &mut map_out[1]);
+                            sink::<T, FMA>(
+                                pool,
+                                p,
+                                out_width,
+                                gamma,
+                                [&mut pooled[1], scratch],
+                                &mut map_out[1],
+                            );
                         }
                     }
                 }
@@ -201,13 +210,13 @@ fn sink<T: Real, const FMA: bool>(
     p: usize,
     width: usize,
     row: &[T],
-    pooled: &mut [T],
+    [pooled, scratch]: [&mut [T]; 2],
     map: &mut [T],
 ) {
     let row = if pool.cols == ColOp::Identity {
         &row[..width]
     } else {
-        maps::apply_cols::<T, FMA>(&pool.cols, row, &mut pooled[..width]);
+        maps::apply_cols::<T, FMA>(&pool.cols, row, &mut pooled[..width], scratch);
         &pooled[..width]
     };
     for &(o, w) in pool.rows.row(p) {
