@@ -15,9 +15,10 @@ use crate::net::{Padding, Pool};
 /// The stored pairs of one axis: every offset `|δ| ≤ band` (or all of them),
 /// grouped by offset. With `wrap` (circular padding) offsets are taken
 /// modulo the length and every group holds all `len` positions. With a
-/// `halo`, `halo` unused slots precede and follow every group: kept at zero,
-/// they stand for the zero padding of a patch step reaching at most `halo`
-/// positions out (see `ColOp::Shift`).
+/// `halo`, `halo` unused slots precede and follow every group (and pad the
+/// slots to a multiple of 8): kept at zero, they stand for the zero padding
+/// of a patch step reaching at most `halo` positions out (see
+/// `ColOp::Shift`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct AxisPairs {
     len: usize,
@@ -83,7 +84,10 @@ impl AxisPairs {
             start += count + halo;
         }
         let runs = groups.iter().flat_map(|g| group_runs(g, len, wrap)).collect();
-        AxisPairs { len, wrap, halo, groups, slot, runs, size: start }
+        // With halos (a row of a map), whole SIMD vectors: no scalar tail
+        // in the loops over a row (trailing slots are halos too).
+        let size = if halo > 0 { start.next_multiple_of(8) } else { start };
+        AxisPairs { len, wrap, halo, groups, slot, runs, size }
     }
 
     /// The single pair `(0, 0)` of an axis the input does not have.
@@ -524,7 +528,7 @@ mod tests {
     fn halos_surround_every_group() {
         let p = AxisPairs::new(4, false, 1, 2);
         assert_eq!(p.count(), 10);
-        assert_eq!(p.size(), 10 + 4 * 2);
+        assert_eq!(p.size(), (10 + 4 * 2usize).next_multiple_of(8));
         assert_eq!(p.groups().collect::<Vec<_>>(), vec![2..5, 7..11, 13..16]);
         assert_eq!(p.locate(0, 0), Some(7));
         assert_eq!(p.diagonal().start, 7);

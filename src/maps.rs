@@ -20,6 +20,11 @@ pub fn inner_products<T: Real, const FMA: bool>(
     let width = cols.len();
     let channels = a.len() / positions;
     out.fill(T::zero());
+    if positions == 1 {
+        // Vectors: one pair, channels contiguous.
+        out[cols.diagonal().start] = dot::<T, FMA>(a, b);
+        return;
+    }
     for run in cols.position_runs() {
         let dst = &mut out[run.start..run.start + run.len];
         for c in 0..channels {
@@ -196,6 +201,33 @@ fn runs<T: Real, const FMA: bool>(list: &[Run], src: &[T], out: &mut [T]) {
     }
 }
 
+/// `Σ a b` with eight partial sums, so that it vectorises.
+#[inline(always)]
+fn dot<T: Real, const FMA: bool>(a: &[T], b: &[T]) -> T {
+    let mut acc = [T::zero(); 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail = ca.remainder().iter().zip(cb.remainder()).fold(T::zero(), |s, (&x, &y)| mul_add::<T, FMA>(x, y, s));
+    for (x, y) in ca.zip(cb) {
+        for ((s, &x), &y) in acc.iter_mut().zip(x).zip(y) {
+            *s = mul_add::<T, FMA>(x, y, *s);
+        }
+    }
+    acc.iter().fold(tail, |s, &v| s + v)
+}
+
+/// `Σ x` in `f64`, with eight partial sums.
+pub fn total<T: Real>(x: &[T]) -> f64 {
+    let mut acc = [0.0; 8];
+    let chunks = x.chunks_exact(8);
+    let tail = chunks.remainder().iter().fold(0.0, |s, v| s + v.widen());
+    for chunk in chunks {
+        for (a, v) in acc.iter_mut().zip(chunk) {
+            *a += v.widen();
+        }
+    }
+    acc.iter().fold(tail, |s, &v| s + v)
+}
+
 /// `Σ x` with eight partial sums, so that it vectorises.
 #[inline(always)]
 pub fn sum<T: Real>(x: &[T]) -> T {
@@ -209,4 +241,98 @@ pub fn sum<T: Real>(x: &[T]) -> T {
     }
     let tail = rest.iter().fold(T::zero(), |s, &v| s + v);
     acc.iter().fold(tail, |s, &v| s + v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::axis::AxisOp;
+    use crate::net::{Padding, Pool};
+
+    /// A row over `pairs` with distinct values in the pairs, zero in halos.
+    fn row(pairs: &AxisPairs) -> Vec<f64> {
+        let mut v = vec![0.0; pairs.size()];
+        for (slot, u, w) in pairs.pairs() {
+            v[slot] = 1.0 + ((u * 7 + w * 3) % 11) as f64 / 4.0;
+        }
+        v
+    }
+
+    /// `op` applied by its runs, term by term: the definition.
+    fn by_terms(op: &AxisOp, src: &[f64], n_out: usize) -> Vec<f64> {
+        let mut out = vec![0.0; n_out];
+        for r in op.runs() {
+            for k in 0..r.len {
+                out[r.out + k * r.out_step] += r.weight * src[r.src + k * r.src_step];
+            }
+        }
+        out
+    }
+
+    fn apply(op: &ColOp, src: &[f64], n_out: usize) -> Vec<f64> {
+        let mut out = vec![f64::NAN; n_out];
+        let mut scratch = vec![f64::NAN; op.scratch()];
+        apply_cols::<f64, false>(op, src, &mut out, &mut scratch);
+        out
+    }
+
+    fn assert_close_on(pairs: &AxisPairs, got: &[f64], want: &[f64]) {
+        for (slot, ..) in pairs.pairs() {
+            assert!((got[slot] - want[slot]).abs() <= 1e-14 * want[slot].abs().max(1.0), "slot {slot}");
+        }
+    }
+
+    #[test]
+    fn shifted_sums_are_the_same_padded_patch() {
+        for (len, band, size) in [(9, 8, 3), (9, 2, 3), (7, 6, 2), (12, 11, 5), (6, 0, 3)] {
+            let p = AxisPairs::new(len, false, band, size / 2);
+            let op = ColOp::patch(&p, &p, size, Padding::Same);
+            assert!(matches!(op, ColOp::Shift { .. }), "{op:?}");
+            let src = row(&p);
+            let want = by_terms(&AxisOp::patch(&p, &p, size, Padding::Same), &src, p.size());
+            assert_close_on(&p, &apply(&op, &src, p.size()), &want);
+        }
+    }
+
+    #[test]
+    fn dense_pooling_is_the_strided_pooling() {
+        let h = [0.25, 0.5, 0.25, 0.125];
+        for (len, stride, wrap, band_out) in [(12usize, 2, false, 5), (11, 3, false, 3), (12, 2, true, 5), (9, 1, false, 8)] {
+            let out_len = len.div_ceil(stride);
+            let output = AxisPairs::new(out_len, wrap, band_out, 1);
+            let band_in = AxisPairs::pooled_band(band_out, wrap, h.len(), stride, len, wrap);
+            let input = AxisPairs::new(len, wrap, band_in, 1);
+            let op = AxisOp::pool(&input, &output, &h, stride, wrap);
+            let pool = Pool::Filter { h: h.to_vec(), stride };
+            let dense = ColOp::pool(op.clone(), &pool, &input, &output, wrap);
+            assert!(matches!(dense, ColOp::Dense(_)), "{len} {stride}");
+            let src = row(&input);
+            let got = apply(&dense, &src, output.size());
+            assert_close_on(&output, &got, &by_terms(&op, &src, output.size()));
+        }
+    }
+
+    #[test]
+    fn global_average_is_a_sum_over_the_row() {
+        let input = AxisPairs::new(6, false, 5, 1);
+        let output = AxisPairs::trivial();
+        let op = AxisOp::global_average(&input, &output);
+        let total = ColOp::pool(op.clone(), &Pool::GlobalAverage, &input, &output, false);
+        assert!(matches!(total, ColOp::Total { .. }));
+        let src = row(&input);
+        assert_close_on(&output, &apply(&total, &src, 1), &by_terms(&op, &src, 1));
+    }
+
+    #[test]
+    fn gathers_combine_rows() {
+        let src: Vec<f64> = (0..20).map(|i| i as f64).collect();
+        let mut out = vec![0.0; 4];
+        let terms = [(2, 0.5), (3, 2.0), (4, 1.0), (1, 1.0), (5, -1.0)];
+        for n in 1..=terms.len() {
+            let got = gather::<f64, false>(&terms[..n], &src, (1, 4), &mut out).to_vec();
+            let want: Vec<f64> =
+                (0..4).map(|k| terms[..n].iter().map(|&(q, w)| w * src[(q - 1) * 4 + k]).sum()).collect();
+            assert_eq!(got, want);
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! One pair's kernel values, in the precision its workspace was made for.
 
+use crate::maps;
 use crate::plan::Plan;
 use crate::real::{Precision, Real};
 use crate::recursion::{self, Sides};
@@ -49,8 +50,7 @@ fn values<T: Real>(
     recursion::run(plan, &mut pair, same, ntk, ws);
     // The readout stores only diagonal pairs (and zero halos): the trace is the sum.
     let (g, h) = ws.output(plan);
-    let total = |map: &[T]| map.iter().map(|v| v.widen()).sum::<f64>();
-    Values { ntk: ntk.then(|| total(h)), rf: total(g) }
+    Values { ntk: ntk.then(|| maps::total(h)), rf: maps::total(g) }
 }
 
 /// Two signals whose norms are known.
@@ -68,5 +68,55 @@ impl<T> Sides<T> for Pair<'_, T> {
 
     fn norms(&self, k: usize) -> [&[T]; 2] {
         [&self.a.norms[k], &self.b.norms[k]]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::isa::Isa;
+    use crate::net::{Layer, Net, Padding, Pool};
+    use crate::plan::Target;
+    use ndarray::{Array, Axis};
+
+    fn values(net: &Net, isa: Isa, precision: Precision) -> Vec<Values> {
+        let x = Array::from_shape_fn((3, 9, 8, 2), |(i, y, u, c)| ((i * 13 + y * 5 + u * 3 + c * 7) % 9) as f64 - 4.0);
+        let x = x.into_dyn();
+        let mut readout = Plan::new(net, &[9, 8], Target::Readout).unwrap();
+        let mut norms = Plan::new(net, &[9, 8], Target::Norms).unwrap();
+        (readout.isa, norms.isa) = (isa, isa);
+        let mut ws = Workspace::new(&norms, precision);
+        let s: Vec<Signal> = (0..3).map(|i| Signal::new(x.index_axis(Axis(0), i), &norms, &mut ws)).collect();
+        let mut ws = Workspace::new(&readout, precision);
+        let pairs = [(0, 1, false), (1, 2, false), (2, 2, true)];
+        pairs.iter().map(|&(i, j, same)| kernel(&readout, &s[i], &s[j], same, true, &mut ws)).collect()
+    }
+
+    fn net() -> Net {
+        let layer = |pool| Layer { patch: vec![3, 3], padding: Padding::Same, pool };
+        let gaussian = Pool::Filter { h: vec![0.25, 0.5, 0.25], stride: 2 };
+        Net::new(vec![layer(Pool::identity()), layer(gaussian), layer(Pool::GlobalAverage)]).unwrap()
+    }
+
+    fn close(a: &[Values], b: &[Values], rtol: f64) {
+        for (a, b) in a.iter().zip(b) {
+            for (x, y) in [(a.rf, b.rf), (a.ntk.unwrap(), b.ntk.unwrap())] {
+                assert!((x - y).abs() <= rtol * y.abs(), "{x} {y}");
+            }
+        }
+    }
+
+    #[test]
+    fn portable_and_simd_builds_agree() {
+        let (best, portable) = (values(&net(), Isa::best(), Precision::F64), values(&net(), Isa::portable(), Precision::F64));
+        // One rounding apart (fused or not), magnified near c = ±1 (SPEC §4).
+        close(&best, &portable, 1e-9);
+    }
+
+    #[test]
+    fn float32_is_float64_to_single_precision() {
+        for isa in [Isa::best(), Isa::portable()] {
+            close(&values(&net(), isa, Precision::F32), &values(&net(), isa, Precision::F64), 1e-5);
+        }
     }
 }

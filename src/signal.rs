@@ -1,7 +1,7 @@
 //! Work that depends on one signal only, done once per signal: a compact
 //! copy of its values and its norm maps `N_k[u] = sqrt(Σ_k(x, x)[u, u])`.
 
-use ndarray::{ArrayView, Axis, IxDyn};
+use ndarray::{ArrayView, IxDyn};
 
 use crate::pair::Workspace;
 use crate::plan::{Plan, Space};
@@ -37,9 +37,11 @@ impl Signal {
 impl<T: Real> Parts<T> {
     fn new(x: ArrayView<'_, f64, IxDyn>, plan: &Plan, ws: &mut recursion::Workspace<T>) -> Parts<T> {
         let channels = x.shape()[x.ndim() - 1];
-        let mut planar = Vec::with_capacity(x.len());
-        for c in 0..channels {
-            planar.extend(x.index_axis(Axis(x.ndim() - 1), c).iter().map(|&v| T::of(v)));
+        let positions = x.len() / channels;
+        let mut planar = vec![T::zero(); x.len()];
+        // Logical order is position-major, channel-minor.
+        for (i, &v) in x.iter().enumerate() {
+            planar[(i % channels) * positions + i / channels] = T::of(v);
         }
         // The RF recursion of the signal with itself over the bands the
         // norms need, reading each layer's norms off the diagonal of its Σ.
