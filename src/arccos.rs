@@ -1,29 +1,28 @@
-//! A vectorisable arc-cosine for the ReLU step. From `c ∈ [−1, 1]` it
-//! returns `α = π − arccos c` and `r = sqrt(1 − c²)`, the two numbers the
-//! arc-cosine kernels are made of (`κ0 = α/π`, `κ1 = (c α + r)/π`), with
-//! selects instead of branches, two square roots and a polynomial, so that
-//! a loop over a row of a map compiles to SIMD code (libm's `acos` does not
-//! vectorise and was 40% of the run time).
+//! The arc-cosine kernels `κ0(c) = 1 − arccos(c)/π` and
+//! `κ1(c) = (c (π − arccos c) + sqrt(1 − c²))/π` of the ReLU step, computed
+//! with selects instead of branches, one division-free polynomial and two
+//! square roots, so that a loop over a row of a map compiles to SIMD code
+//! (libm's `acos` does not vectorise and was 40% of the run time).
 //!
-//! Reduction, with `a = |c|`: `π − arccos c = π/2 + asin c` and asin is
-//! odd. For `a ≤ 1/2`, `asin a = asin x` with `x = a`; for `a > 1/2`,
-//! `asin a = π/2 − 2 asin x` with `x = sqrt((1 − a)/2)` (half-angle formula;
-//! `(1 − a)/2` is exact there). Either way `x ∈ [0, 1/2]`
-//! and `asin x = x + x z F(z)`, `z = x² ∈ [0, 1/4]`, where `F` is a minimax
-//! polynomial (fitted by `tools/kappa_fit.py`), evaluated as two interleaved
-//! Horner chains.
-//! `r = sqrt((1 − a)(1 + a))` keeps its relative accuracy near `c = ±1`,
-//! where `sqrt(1 − c²)` is most sensitive (SPEC §4).
+//! With `a = |c|`: `κ0 = 1/2 + asin(c)/π` and asin is odd. For `a ≤ 1/2`,
+//! `asin a = asin x` with `x = a`; for `a > 1/2`, `asin a = π/2 − 2 asin x`
+//! with `x = sqrt((1 − a)/2)` (half-angle formula; `(1 − a)/2` is exact
+//! there). Either way `x ∈ [0, 1/2]` and `asin(x)/π = x/π + x z F(z)/π`,
+//! `z = x² ∈ [0, 1/4]`, where `F` is a minimax polynomial (fitted by
+//! `tools/kappa_fit.py`; `1/π` is folded into its coefficients), evaluated as
+//! two interleaved Horner chains. Then `κ1 = c κ0 + sqrt(1 − c²)/π` with
+//! `1 − c² = 2 · (1 − a)/2 · (1 + a)`, without cancellation near `c = ±1`
+//! where `sqrt(1 − c²)` is most sensitive (SPEC §4). `c = ±1` and `c = 0`
+//! give `κ0 ∈ {0, 1/2, 1}` and `κ1(±1) ∈ {0, 1}` exactly.
 //!
 //! Error bound, for an exact `c`, against the exact values (the polynomial's
 //! part is measured by `tools/kappa_fit.py`, the rest is rounding analysis
 //! with unit roundoff `u`):
 //! - `f64`: `F` of degree 11 has relative error 1.3e-15, which enters
 //!   `asin x` scaled by `z F / (1 + z F) ≤ 0.047`; with the roundings of `x`,
-//!   the polynomial and `p = asin x`, `|Δp| ≤ 3.5e-16 p`; the additions of
-//!   `π` or `π/2` (themselves rounded) give `|Δα| ≤ 7e-16`; `|Δr| ≤ 1.5u r`.
-//!   So `|Δκ0| ≤ 3e-16` and `|Δκ1| ≤ 6e-16`: as accurate as the formulas
-//!   evaluated with libm's `acos` and `sqrt`.
+//!   the polynomial and its coefficients, `asin(x)/π` is within `4u` of its
+//!   value relatively, and `|Δκ0| ≤ 3e-16`, `|Δκ1| ≤ 5e-16`: as accurate as
+//!   the formulas evaluated with libm's `acos` and `sqrt`.
 //! - `f32`: `F` of degree 4 (relative error 3.9e-7):
 //!   `|Δκ0| ≤ 1.5e-7`, `|Δκ1| ≤ 3e-7`.
 //!
@@ -32,10 +31,13 @@
 //! kappa_sweep | python tools/kappa_fit.py --check -` checks them against
 //! mpmath.
 
+use std::f64::consts::PI;
+
 use crate::real::{Real, mul_add, polynomial};
 
-/// `F(z) = (asin √z − √z)/(z √z)` on `[0, 1/4]`, degree 11, for `f64`.
-pub const ASIN_F64: [f64; 12] = [
+/// `F(z)/π` with `F(z) = (asin √z − √z)/(z √z)` on `[0, 1/4]`, degree 11,
+/// for `f64`.
+pub const ASIN_F64: [f64; 12] = over_pi([
     0.16666666666666646,
     0.07500000000022013,
     0.04464285710140686,
@@ -48,14 +50,34 @@ pub const ASIN_F64: [f64; 12] = [
     0.016132841087646524,
     -0.010913543187827727,
     0.028289229320416054,
-];
+]);
 
-/// `F` of degree 4 for `f32`.
-pub const ASIN_F32: [f32; 5] = [0.16666673, 0.074988134, 0.045009907, 0.026499338, 0.038196355];
+/// `F/π` of degree 4 for `f32`.
+pub const ASIN_F32: [f32; 5] = narrow(over_pi([0.16666673, 0.074988134, 0.045009907, 0.026499338, 0.038196355]));
 
-/// `(π − arccos c, sqrt(1 − c²))` for `c ∈ [−1, 1]` (a NaN gives NaNs).
+const fn over_pi<const N: usize>(coef: [f64; N]) -> [f64; N] {
+    let mut out = coef;
+    let mut i = 0;
+    while i < N {
+        out[i] = coef[i] / PI;
+        i += 1;
+    }
+    out
+}
+
+const fn narrow<const N: usize>(coef: [f64; N]) -> [f32; N] {
+    let mut out = [0.0; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = coef[i] as f32;
+        i += 1;
+    }
+    out
+}
+
+/// `(κ0(c), κ1(c))` for `c ∈ [−1, 1]` (a NaN gives NaNs).
 #[inline(always)]
-pub fn complement_and_sine<T: Real, const FMA: bool>(c: T) -> (T, T) {
+pub fn kappas<T: Real, const FMA: bool>(c: T) -> (T, T) {
     let (half, two) = (T::of(0.5), T::of(2.0));
     let a = c.abs();
     let big = a > half;
@@ -63,24 +85,22 @@ pub fn complement_and_sine<T: Real, const FMA: bool>(c: T) -> (T, T) {
     let w = mul_add::<T, FMA>(-half, a, half);
     let z = if big { w } else { a * a };
     let x = if big { w.sqrt() } else { a };
-    // sqrt((1 − a)(1 + a)): no cancellation near a = 1.
-    let r = (w * mul_add::<T, FMA>(two, a, two)).sqrt();
-    let p = mul_add::<T, FMA>(x * z, polynomial::<T, FMA>(T::ASIN, z), x);
-    // asin a is p, or π/2 − 2p by the half-angle formula; π − arccos c =
-    // π/2 + asin c.
-    let asin_a = if big { mul_add::<T, FMA>(-two, p, T::FRAC_PI_2()) } else { p };
-    (T::FRAC_PI_2() + asin_a.copysign(c), r)
+    // sqrt(1 − c²)/π = sqrt(w (2 + 2a))/π.
+    let two_over_pi2 = T::of(2.0 / (PI * PI));
+    let r = (w * mul_add::<T, FMA>(two_over_pi2, a, two_over_pi2)).sqrt();
+    // asin(x)/π, then asin(a)/π: itself or 1/2 − 2 asin(x)/π.
+    let p = mul_add::<T, FMA>(x * z, polynomial::<T, FMA>(T::ASIN, z), x * T::FRAC_1_PI());
+    let s = if big { mul_add::<T, FMA>(-two, p, half) } else { p };
+    let k0 = half + s.copysign(c);
+    (k0, mul_add::<T, FMA>(c, k0, r))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// κ0, κ1 through `complement_and_sine`.
     fn fast<T: Real, const FMA: bool>(c: T) -> (f64, f64) {
-        let (alpha, r) = complement_and_sine::<T, FMA>(c);
-        let k0 = alpha * T::FRAC_1_PI();
-        let k1 = mul_add::<T, FMA>(c, alpha, r) * T::FRAC_1_PI();
+        let (k0, k1) = kappas::<T, FMA>(c);
         (k0.widen(), k1.widen())
     }
 
@@ -152,10 +172,12 @@ mod tests {
 
     #[test]
     fn exact_at_the_ends_and_zero() {
-        assert_eq!(complement_and_sine::<f64, true>(1.0), (std::f64::consts::PI, 0.0));
-        assert_eq!(complement_and_sine::<f64, true>(-1.0), (0.0, 0.0));
-        assert_eq!(complement_and_sine::<f64, true>(0.0), (std::f64::consts::FRAC_PI_2, 1.0));
-        assert_eq!(complement_and_sine::<f32, false>(1.0), (std::f32::consts::PI, 0.0));
-        assert!(complement_and_sine::<f64, true>(f64::NAN).0.is_nan());
+        assert_eq!(kappas::<f64, true>(1.0), (1.0, 1.0));
+        assert_eq!(kappas::<f64, false>(-1.0), (0.0, 0.0));
+        assert_eq!(kappas::<f32, true>(1.0), (1.0, 1.0));
+        assert_eq!(kappas::<f32, false>(-1.0), (0.0, 0.0));
+        assert_eq!(kappas::<f64, true>(0.0).0, 0.5);
+        assert!((kappas::<f64, true>(0.0).1 - std::f64::consts::FRAC_1_PI).abs() <= 1e-16);
+        assert!(kappas::<f64, true>(f64::NAN).0.is_nan());
     }
 }

@@ -3,7 +3,7 @@
 
 use std::f64::consts::{FRAC_1_PI, PI};
 
-use crate::arccos::complement_and_sine;
+use crate::arccos::kappas;
 use crate::real::{Real, mul_add};
 
 /// κ0(c) = 1 − arccos(c)/π, the kernel of the ReLU's derivative (libm; the
@@ -74,10 +74,8 @@ fn step<T: Real, const FMA: bool>(sigma: T, nn: T) -> (T, T) {
     let c = sigma / nn;
     let c = if c > one { one } else { c };
     let c = if c < -one { -one } else { c };
-    let (alpha, r) = complement_and_sine::<T, FMA>(c);
-    let b0 = alpha * T::FRAC_1_PI();
-    let b1 = nn * (mul_add::<T, FMA>(c, alpha, r) * T::FRAC_1_PI());
-    if nn == T::zero() { (T::zero(), T::zero()) } else { (b1, b0) }
+    let (k0, k1) = kappas::<T, FMA>(c);
+    if nn == T::zero() { (T::zero(), T::zero()) } else { (nn * k1, k0) }
 }
 
 /// The ReLU step over a row: `sigma` holds Σ and becomes B1, the tangent
