@@ -53,7 +53,8 @@ pub const ASIN_F64: [f64; 12] = over_pi([
 ]);
 
 /// `F/π` of degree 4 for `f32`.
-pub const ASIN_F32: [f32; 5] = narrow(over_pi([0.16666673, 0.074988134, 0.045009907, 0.026499338, 0.038196355]));
+pub const ASIN_F32: [f32; 5] =
+    narrow(over_pi([0.16666673, 0.074988134, 0.045009907, 0.026499338, 0.038196355]));
 
 const fn over_pi<const N: usize>(coef: [f64; N]) -> [f64; N] {
     let mut out = coef;

@@ -287,7 +287,7 @@ impl AxisOp {
 
     /// The terms grouped by output: `row(o)` lists `(source, weight)`.
     pub fn gather(&self, outputs: usize) -> Terms {
-        Terms::group(outputs, self.terms().map(|(o, s, w)| (o, s, w)))
+        Terms::group(outputs, self.terms())
     }
 
     /// The terms grouped by source: `row(s)` lists `(output, weight)`.
@@ -635,9 +635,9 @@ mod tests {
         let (gather, scatter) = (op.gather(output.size()), op.scatter(input.size()));
         let mut from_gather = vec![vec![0.0; input.size()]; output.size()];
         let mut from_scatter = from_gather.clone();
-        for o in 0..output.size() {
+        for (o, row) in from_gather.iter_mut().enumerate() {
             for &(s, w) in gather.row(o) {
-                from_gather[o][s] += w;
+                row[s] += w;
             }
         }
         for s in 0..input.size() {

@@ -37,6 +37,23 @@ pub fn inner_products<T: Real, const FMA: bool>(
     }
 }
 
+/// The row of `inner_products` from the input channels spread along it
+/// (`row(c)` is channel `c` of both signals, see `spread`): one pass per
+/// channel over the whole row.
+#[inline(always)]
+pub fn spread_products<'a, T: Real + 'a, const FMA: bool>(
+    channels: usize,
+    row: impl Fn(usize) -> [&'a [T]; 2],
+    out: &mut [T],
+) {
+    for c in 0..channels {
+        let [a, b] = row(c);
+        for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
+            *o = if c == 0 { a * b } else { mul_add::<T, FMA>(a, b, *o) };
+        }
+    }
+}
+
 /// `Σ_q w_q · src[q]` over the rows `(q, w_q)` of `terms`, where row `q` of
 /// `src` starts at `(q − first) · width`; a lone row of weight 1 is
 /// returned as it is.
@@ -206,7 +223,8 @@ fn runs<T: Real, const FMA: bool>(list: &[Run], src: &[T], out: &mut [T]) {
 fn dot<T: Real, const FMA: bool>(a: &[T], b: &[T]) -> T {
     let mut acc = [T::zero(); 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail = ca.remainder().iter().zip(cb.remainder()).fold(T::zero(), |s, (&x, &y)| mul_add::<T, FMA>(x, y, s));
+    let tail =
+        ca.remainder().iter().zip(cb.remainder()).fold(T::zero(), |s, (&x, &y)| mul_add::<T, FMA>(x, y, s));
     for (x, y) in ca.zip(cb) {
         for ((s, &x), &y) in acc.iter_mut().zip(x).zip(y) {
             *s = mul_add::<T, FMA>(x, y, *s);
@@ -297,7 +315,9 @@ mod tests {
     #[test]
     fn dense_pooling_is_the_strided_pooling() {
         let h = [0.25, 0.5, 0.25, 0.125];
-        for (len, stride, wrap, band_out) in [(12usize, 2, false, 5), (11, 3, false, 3), (12, 2, true, 5), (9, 1, false, 8)] {
+        for (len, stride, wrap, band_out) in
+            [(12usize, 2, false, 5), (11, 3, false, 3), (12, 2, true, 5), (9, 1, false, 8)]
+        {
             let out_len = len.div_ceil(stride);
             let output = AxisPairs::new(out_len, wrap, band_out, 1);
             let band_in = AxisPairs::pooled_band(band_out, wrap, h.len(), stride, len, wrap);

@@ -80,7 +80,9 @@ mod tests {
     use ndarray::{Array, Axis};
 
     fn values(net: &Net, isa: Isa, precision: Precision) -> Vec<Values> {
-        let x = Array::from_shape_fn((3, 9, 8, 2), |(i, y, u, c)| ((i * 13 + y * 5 + u * 3 + c * 7) % 9) as f64 - 4.0);
+        let x = Array::from_shape_fn((3, 9, 8, 2), |(i, y, u, c)| {
+            ((i * 13 + y * 5 + u * 3 + c * 7) % 9) as f64 - 4.0
+        });
         let x = x.into_dyn();
         let mut readout = Plan::new(net, &[9, 8], Target::Readout).unwrap();
         let mut norms = Plan::new(net, &[9, 8], Target::Norms).unwrap();
@@ -108,7 +110,8 @@ mod tests {
 
     #[test]
     fn portable_and_simd_builds_agree() {
-        let (best, portable) = (values(&net(), Isa::best(), Precision::F64), values(&net(), Isa::portable(), Precision::F64));
+        let (best, portable) =
+            (values(&net(), Isa::best(), Precision::F64), values(&net(), Isa::portable(), Precision::F64));
         // One rounding apart (fused or not), magnified near c = ±1 (SPEC §4).
         close(&best, &portable, 1e-9);
     }

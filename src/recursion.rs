@@ -28,8 +28,15 @@ pub struct Workspace<T> {
     last: [Vec<T>; 2],
     pooled: [Vec<T>; 2],
     scratch: Vec<T>,
-    spread: Spread<T>,
+    /// Norm maps spread along rows (one per layer), and input channels when
+    /// rows have several runs and they fit in `SPREAD_VALUES` slots (else
+    /// `inner_products` goes run by run).
+    norms: Spread<T>,
+    values: Option<Spread<T>>,
 }
+
+/// Largest spread of the input channels (slots per side, 2 MiB in f64).
+const SPREAD_VALUES: usize = 1 << 18;
 
 impl<T: Real> Workspace<T> {
     pub fn new(plan: &Plan) -> Workspace<T> {
@@ -43,7 +50,22 @@ impl<T: Real> Workspace<T> {
             last: two(plan.row_size),
             pooled: two(plan.row_size),
             scratch: vec![T::zero(); plan.scratch_size],
-            spread: Spread::new(plan),
+            norms: Spread::new(plan.layers.iter().map(|l| {
+                if l.pool.is_some() { (l.patched.cols.size(), l.patched.rows.len()) } else { (0, 0) }
+            })),
+            values: None,
+        }
+    }
+
+    /// Spreads the `channels` of the input along rows too, if they fit.
+    fn spread_values(&mut self, plan: &Plan, channels: usize) {
+        let (width, rows) = (plan.input.cols.size(), plan.input.rows.len());
+        let fits = channels * width * rows <= SPREAD_VALUES && plan.input.cols.position_runs().len() > 1;
+        if fits && self.values.as_ref().is_none_or(|v| v.count() != channels) {
+            self.values = Some(Spread::new((0..channels).map(|_| (width, rows))));
+        }
+        if !fits {
+            self.values = None;
         }
     }
 
@@ -95,8 +117,13 @@ fn recursion<T: Real, S: Sides<T>, const FMA: bool>(
     ntk: bool,
     ws: &mut Workspace<T>,
 ) {
-    let Workspace { tile_in, tile_out, map_in, map_out, gathered, last, pooled, scratch, spread } = ws;
-    spread.reset();
+    let channels = sides.values().0.len() / plan.input.positions();
+    ws.spread_values(plan, channels);
+    let Workspace { tile_in, tile_out, map_in, map_out, gathered, last, pooled, scratch, norms, values } = ws;
+    norms.reset();
+    if let Some(values) = values.as_mut() {
+        values.reset();
+    }
     for seg in &plan.segments {
         let final_layer = &plan.layers[seg.layers.end - 1];
         if final_layer.pool.is_some() {
@@ -108,10 +135,22 @@ fn recursion<T: Real, S: Sides<T>, const FMA: bool>(
             if seg.layers.start == 0 {
                 let input = &plan.input;
                 let width = input.cols.size();
+                let positions = input.positions();
+                let (a, b) = sides.values();
                 for q in tile.input.clone() {
                     let rows = input.rows.pair_at(q).expect("rows have no halos");
                     let out = &mut tile_in[0][(q - tile.input.start) * width..][..width];
-                    maps::inner_products::<T, FMA>(&input.cols, input.positions(), sides.values(), rows, out);
+                    match values.as_mut() {
+                        Some(values) => {
+                            for c in 0..channels {
+                                let maps =
+                                    [&a[c * positions..][..positions], &b[c * positions..][..positions]];
+                                values.prepare(c, &input.cols, maps, rows);
+                            }
+                            maps::spread_products::<T, FMA>(channels, |c| values.get(c, rows), out);
+                        }
+                        None => maps::inner_products::<T, FMA>(&input.cols, positions, (a, b), rows, out),
+                    }
                 }
                 first = tile.input.start;
             }
@@ -139,7 +178,8 @@ fn recursion<T: Real, S: Sides<T>, const FMA: bool>(
                     sides.observe(k, &layer.patched, pair, sigma);
                     // Without pooling (the last layer of a norms plan) Σ is all.
                     let Some(pool) = &layer.pool else { continue };
-                    let row_norms = spread.row(k, &layer.patched.cols, sides.norms(k), pair);
+                    let [a, b] = norms.row(k, &layer.patched.cols, sides.norms(k), pair);
+                    let row_norms = RowNorms { a, b };
                     let tangent = match (ntk, k) {
                         (false, _) => Tangent::Skip,
                         (true, 0) => Tangent::FromSigma(&mut *gamma),

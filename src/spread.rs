@@ -1,21 +1,23 @@
-//! Norms spread along the rows of a map. For a layer, a side of the pair
-//! and a grid row `y`, the row holds, slot by slot, the norm `N[y, u]` of
-//! the position that side contributes to each column pair; zero in halos. Built once per pair and row, on first use (a signal's own
-//! norms appear while its recursion runs), they turn the ReLU step into a
-//! loop over contiguous rows instead of one per offset group.
+//! Maps over the grid spread along the rows of a pair map. For a map, a
+//! side of the pair and a grid row `y`, the spread row holds, slot by slot,
+//! the map's value at the position `u` that side contributes to each column
+//! pair `(u, u')` (`u'` for the second side); zero in halos. Built once per
+//! pair and row, on first use (a signal's own norms appear while its
+//! recursion runs), they turn the ReLU step (norms) and the layer-1 inner
+//! products (channels) into loops over whole rows instead of one per offset
+//! group.
 
 use crate::axis::AxisPairs;
-use crate::kappa::RowNorms;
-use crate::plan::Plan;
 use crate::real::Real;
 
 #[derive(Debug)]
 pub struct Spread<T> {
-    layers: Vec<Layer<T>>,
+    maps: Vec<Spreads<T>>,
 }
 
+/// The spread rows of one map.
 #[derive(Debug)]
-struct Layer<T> {
+struct Spreads<T> {
     /// Slots of a row.
     width: usize,
     /// Grid rows.
@@ -26,49 +28,64 @@ struct Layer<T> {
 }
 
 impl<T: Real> Spread<T> {
-    pub fn new(plan: &Plan) -> Spread<T> {
-        let layers = plan
-            .layers
-            .iter()
-            .map(|l| {
-                let (width, rows) =
-                    if l.pool.is_some() { (l.patched.cols.size(), l.patched.rows.len()) } else { (0, 0) };
-                Layer { width, rows, data: vec![T::zero(); 2 * rows * width], ready: vec![false; 2 * rows] }
+    /// Room for maps of `(width, grid rows)` each.
+    pub fn new(shapes: impl IntoIterator<Item = (usize, usize)>) -> Spread<T> {
+        let maps = shapes
+            .into_iter()
+            .map(|(width, rows)| Spreads {
+                width,
+                rows,
+                data: vec![T::zero(); 2 * rows * width],
+                ready: vec![false; 2 * rows],
             })
             .collect();
-        Spread { layers }
+        Spread { maps }
     }
 
     /// Forgets the rows of the previous pair.
     pub fn reset(&mut self) {
-        self.layers.iter_mut().for_each(|l| l.ready.fill(false));
+        self.maps.iter_mut().for_each(|m| m.ready.fill(false));
     }
 
-    /// The norms over the row `(y, y')` of layer `k`, whose columns are
-    /// `cols`, from the norm maps `[N, N']`.
+    /// Number of maps.
+    pub fn count(&self) -> usize {
+        self.maps.len()
+    }
+
+    /// Map `k` (of the first and the second signal) spread along the row
+    /// `(y, y')` of a map whose columns are `cols`.
     #[inline(always)]
-    pub fn row(
-        &mut self,
-        k: usize,
-        cols: &AxisPairs,
-        norms: [&[T]; 2],
-        (y, y2): (usize, usize),
-    ) -> RowNorms<'_, T> {
-        let layer = &mut self.layers[k];
-        let width = layer.width;
-        for (side, (y, n)) in [y, y2].into_iter().zip(norms).enumerate() {
-            let at = side * layer.rows + y;
-            if !layer.ready[at] {
-                let values = &mut layer.data[at * width..][..width];
+    pub fn row(&mut self, k: usize, cols: &AxisPairs, maps: [&[T]; 2], rows: (usize, usize)) -> [&[T]; 2] {
+        self.prepare(k, cols, maps, rows);
+        self.get(k, rows)
+    }
+
+    /// Spreads what `get(k, (y, y'))` will read, if not done yet.
+    #[inline(always)]
+    pub fn prepare(&mut self, k: usize, cols: &AxisPairs, maps: [&[T]; 2], (y, y2): (usize, usize)) {
+        let spreads = &mut self.maps[k];
+        let width = spreads.width;
+        for (side, (y, map)) in [y, y2].into_iter().zip(maps).enumerate() {
+            let at = side * spreads.rows + y;
+            if !spreads.ready[at] {
+                let values = &mut spreads.data[at * width..][..width];
                 let row = y * cols.len();
                 for run in cols.position_runs() {
                     let src = row + if side == 0 { run.u } else { run.v };
-                    values[run.start..run.start + run.len].copy_from_slice(&n[src..src + run.len]);
+                    values[run.start..run.start + run.len].copy_from_slice(&map[src..src + run.len]);
                 }
-                layer.ready[at] = true;
+                spreads.ready[at] = true;
             }
         }
-        let row = |side: usize, y: usize| &layer.data[(side * layer.rows + y) * width..][..width];
-        RowNorms { a: row(0, y), b: row(1, y2) }
+    }
+
+    /// Map `k` spread along the row `(y, y')`, once prepared.
+    #[inline(always)]
+    pub fn get(&self, k: usize, (y, y2): (usize, usize)) -> [&[T]; 2] {
+        let spreads = &self.maps[k];
+        let row = |side: usize, y: usize| {
+            &spreads.data[(side * spreads.rows + y) * spreads.width..][..spreads.width]
+        };
+        [row(0, y), row(1, y2)]
     }
 }

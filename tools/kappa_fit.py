@@ -14,7 +14,10 @@ coefficients are rounded to the target precision, and the relative error of
 the rounded polynomial (evaluated exactly) is measured on a dense grid.
 
 Run: ``python tools/kappa_fit.py`` (needs mpmath); it prints Rust constant
-tables and the measured bounds.
+tables and the measured bounds. ``--check FILE`` (``-`` for stdin) instead
+reads the output of ``cargo run --release --example kappa_sweep`` and
+reports, per variant, the largest error of the Rust κ0 and κ1 against
+mpmath, and whether it is within the bound ``src/arccos.rs`` documents.
 """
 
 from __future__ import annotations
@@ -115,9 +118,45 @@ def report(name, f, a, b, degree, dtype):
     return err
 
 
+#: The bounds of src/arccos.rs: variant prefix -> (κ0, κ1).
+BOUNDS = {"f64": (3e-16, 5e-16), "f32": (1.5e-7, 3e-7)}
+
+
+def kappa0(c):
+    return 1 - mp.acos(c) / mp.pi
+
+
+def kappa1(c):
+    return (c * (mp.pi - mp.acos(c)) + mp.sqrt(1 - c * c)) / mp.pi
+
+
+def check(lines) -> bool:
+    worst = {}
+    for line in lines:
+        name, c, k0, k1 = line.split()
+        c = mp.mpf(float(c))
+        e0 = abs(mp.mpf(float(k0)) - kappa0(c))
+        e1 = abs(mp.mpf(float(k1)) - kappa1(c))
+        w = worst.setdefault(name, [0, 0, 0])
+        w[0], w[1], w[2] = max(w[0], e0), max(w[1], e1), w[2] + 1
+    ok = True
+    for name, (e0, e1, count) in worst.items():
+        b0, b1 = BOUNDS[name.split("-")[0]]
+        within = e0 <= b0 and e1 <= b1
+        ok &= within
+        print(
+            f"{name:8} {count} points: max |Δκ0| = {mp.nstr(e0, 3)} (bound {b0}), "
+            f"max |Δκ1| = {mp.nstr(e1, 3)} (bound {b1}): {'ok' if within else 'EXCEEDED'}"
+        )
+    return ok
+
+
 if __name__ == "__main__":
     import sys
 
+    if len(sys.argv) == 3 and sys.argv[1] == "--check":
+        source = sys.stdin if sys.argv[2] == "-" else open(sys.argv[2])
+        sys.exit(0 if check(source) else 1)
     q_max = (mp.pi / 6) ** 2
     for dtype, degrees in ((np.float64, range(8, 13)), (np.float32, range(2, 6))):
         for d in degrees:
