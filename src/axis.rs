@@ -144,6 +144,12 @@ impl AxisPairs {
         &self.runs
     }
 
+    /// The slots from the first stored pair to the last.
+    pub fn active(&self) -> Range<usize> {
+        let (first, last) = (self.groups[0], self.groups[self.groups.len() - 1]);
+        first.start..last.start + last.count
+    }
+
     /// The slots of each offset group, in slot order.
     pub fn groups(&self) -> impl Iterator<Item = Range<usize>> + '_ {
         self.groups.iter().map(|g| g.start..g.start + g.count)

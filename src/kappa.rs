@@ -29,7 +29,15 @@ pub enum Tangent<'a, T> {
     Gamma(&'a mut [T]),
 }
 
-impl<T> Tangent<'_, T> {
+impl<T: Real> Tangent<'_, T> {
+    /// Sets the row to zero outside `range`.
+    pub fn zero_outside(&mut self, range: std::ops::Range<usize>) {
+        if let Tangent::FromSigma(t) | Tangent::Gamma(t) = self {
+            t[..range.start].fill(T::zero());
+            t[range.end..].fill(T::zero());
+        }
+    }
+
     /// The entries `range` of the row.
     pub fn part(&mut self, range: std::ops::Range<usize>) -> Tangent<'_, T> {
         match self {

@@ -5,7 +5,9 @@
 //! segment's output map. Every row stays in cache and no map of a segment
 //! is stored whole. The same code gives a signal's norm maps (`Sides`).
 
-use crate::axis::ColOp;
+use std::ops::Range;
+
+use crate::axis::{AxisPairs, ColOp};
 use crate::kappa::{RowNorms, Tangent, relu_row, relu_self};
 use crate::maps;
 use crate::plan::{Plan, PoolStep, Space};
@@ -178,8 +180,19 @@ fn recursion<T: Real, S: Sides<T>, const FMA: bool>(
                     sides.observe(k, &layer.patched, pair, sigma);
                     // Without pooling (the last layer of a norms plan) Σ is all.
                     let Some(pool) = &layer.pool else { continue };
-                    let [a, b] = norms.row(k, &layer.patched.cols, sides.norms(k), pair);
-                    let row_norms = RowNorms { a, b };
+                    let cols = &layer.patched.cols;
+                    let active = cols.active();
+                    let row_norms = match cols.position_runs() {
+                        // One run (e.g. the diagonal): the norm maps themselves.
+                        [run] => {
+                            let ([na, nb], w) = (sides.norms(k), cols.len());
+                            RowNorms { a: &na[pair.0 * w + run.u..][..run.len], b: &nb[pair.1 * w + run.v..][..run.len] }
+                        }
+                        _ => {
+                            let [a, b] = norms.row(k, cols, sides.norms(k), pair);
+                            RowNorms { a: &a[active.clone()], b: &b[active.clone()] }
+                        }
+                    };
                     let tangent = match (ntk, k) {
                         (false, _) => Tangent::Skip,
                         (true, 0) => Tangent::FromSigma(&mut *gamma),
@@ -190,7 +203,8 @@ fn recursion<T: Real, S: Sides<T>, const FMA: bool>(
                             Tangent::Gamma(&mut *gamma)
                         }
                     };
-                    relu::<T, FMA>(&layer.patched, same && pair.0 == pair.1, &row_norms, sigma, tangent);
+                    let diagonal = same && pair.0 == pair.1;
+                    relu::<T, FMA>(cols, active, diagonal, &row_norms, sigma, tangent);
                     if !keep {
                         let out_width = layer.output.cols.size();
                         sink::<T, FMA>(pool, p, out_width, sigma, [&mut pooled[0], scratch], &mut map_out[0]);
@@ -222,18 +236,25 @@ fn recursion<T: Real, S: Sides<T>, const FMA: bool>(
 /// of a signal with itself, whose column pairs `(x, x)` have `c = 1`.
 #[inline(always)]
 fn relu<T: Real, const FMA: bool>(
-    space: &Space,
+    cols: &AxisPairs,
+    active: Range<usize>,
     diagonal: bool,
     norms: &RowNorms<'_, T>,
     sigma: &mut [T],
     mut tangent: Tangent<'_, T>,
 ) {
+    // Halos before and after the pairs: zero, as the ReLU step of their
+    // zero norms would give.
+    sigma[..active.start].fill(T::zero());
+    sigma[active.end..].fill(T::zero());
+    tangent.zero_outside(active.clone());
+    let (sigma, mut tangent) = (&mut sigma[active.clone()], tangent.part(active.clone()));
     if !diagonal {
         return relu_row::<T, FMA>(norms, sigma, tangent);
     }
-    let d = space.cols.diagonal();
-    let parts = [(0, d.start), (d.start, d.start + d.len), (d.start + d.len, norms.len())];
-    for (i, (lo, hi)) in parts.into_iter().enumerate() {
+    let d = cols.diagonal();
+    let (d0, d1) = (d.start - active.start, d.start + d.len - active.start);
+    for (i, (lo, hi)) in [(0, d0), (d0, d1), (d1, norms.len())].into_iter().enumerate() {
         let part = tangent.part(lo..hi);
         if i == 1 {
             relu_self::<T, FMA>(&norms.part(lo..hi), &mut sigma[lo..hi], part);
