@@ -124,6 +124,7 @@ impl AxisPairs {
     }
 
     /// The pair `(u, v)` in `slot`, unless the slot is a halo.
+    #[inline]
     pub fn pair_at(&self, slot: usize) -> Option<(usize, usize)> {
         let g = &self.groups[self.groups.partition_point(|g| g.start <= slot).checked_sub(1)?];
         let k = slot - g.start;

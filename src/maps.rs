@@ -89,8 +89,11 @@ fn combine<'a, T: Real, const FMA: bool, const N: usize>(
     row: impl Fn(usize) -> &'a [T],
     out: &mut [T],
 ) {
-    let rows = terms.map(|&(q, _)| &row(q)[..out.len()]);
-    let weights = terms.map(|&(_, w)| T::of(w));
+    // (`[_; N]::map` is not inlined.)
+    let (mut rows, mut weights): ([&[T]; N], [T; N]) = ([&[]; N], [T::zero(); N]);
+    for (i, &&(q, w)) in terms.iter().enumerate() {
+        (rows[i], weights[i]) = (&row(q)[..out.len()], T::of(w));
+    }
     for (k, o) in out.iter_mut().enumerate() {
         *o = (1..N).fold(weights[0] * rows[0][k], |acc, i| mul_add::<T, FMA>(weights[i], rows[i][k], acc));
     }
