@@ -67,9 +67,8 @@ fn relu_avx2<T: Real>(norms: &RowNorms<'_, T>, sigma: &mut [T], gamma: &mut [T])
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn cols_avx2(op: &ColOp, src: &[f64], out: &mut [f64]) {
-    let mut scratch = vec![0.0; op.scratch()];
-    maps::apply_cols::<f64, true>(op, src, out, &mut scratch);
+fn cols_avx2(op: &ColOp, src: &[f64], out: &mut [f64], scratch: &mut [f64]) {
+    maps::apply_cols::<f64, true>(op, src, out, scratch);
 }
 
 /// The row kernels on a row of a full 32×32 map (1024 column pairs).
@@ -96,15 +95,15 @@ fn rows(c: &mut Criterion) {
     let patch = ColOp::patch(&full, &full, 3, Padding::Same);
     group.bench_function("patch/F64", |b| {
         let mut out = vec![0.0; n];
-        b.iter(|| unsafe { cols_avx2(&patch, black_box(&sigma), &mut out) });
+        b.iter(|| unsafe { cols_avx2(&patch, black_box(&sigma), &mut out, &mut []) });
     });
     let h: Vec<f64> = [1.0f64, 4.0, 6.0, 4.0, 1.0].iter().map(|v| v / 16.0).collect();
     let pooled = AxisPairs::new(16, false, 15, 1);
     let gaussian = Pool::Filter { h: h.clone(), stride: 2 };
     let pool = ColOp::pool(AxisOp::pool(&full, &pooled, &h, 2, false), &gaussian, &full, &pooled, false);
     group.bench_function("pool/F64", |b| {
-        let mut out = vec![0.0; pooled.size()];
-        b.iter(|| unsafe { cols_avx2(&pool, black_box(&sigma), &mut out) });
+        let (mut out, mut scratch) = (vec![0.0; pooled.size()], vec![0.0; pool.scratch()]);
+        b.iter(|| unsafe { cols_avx2(&pool, black_box(&sigma), &mut out, &mut scratch) });
     });
 }
 
