@@ -27,12 +27,10 @@ fn gaussian(stride: usize) -> Pool {
 pub fn all() -> Vec<Workload> {
     let net = |layers| Net::new(layers).expect("a valid network");
     let id = Pool::identity;
+    // Three 3×3 layers, global average pooling last.
+    let gap = || net(vec![layer(2, 3, id()), layer(2, 3, id()), layer(2, 3, Pool::GlobalAverage)]);
     vec![
-        Workload {
-            name: "cifar-gap",
-            shape: vec![32, 32, 3],
-            net: net(vec![layer(2, 3, id()), layer(2, 3, id()), layer(2, 3, Pool::GlobalAverage)]),
-        },
+        Workload { name: "cifar-gap", shape: vec![32, 32, 3], net: gap() },
         Workload {
             name: "cifar-pool",
             shape: vec![32, 32, 3],
@@ -51,11 +49,7 @@ pub fn all() -> Vec<Workload> {
                 layer(1, 5, Pool::GlobalAverage),
             ]),
         },
-        Workload {
-            name: "digits",
-            shape: vec![8, 8, 1],
-            net: net(vec![layer(2, 3, id()), layer(2, 3, id()), layer(2, 3, Pool::GlobalAverage)]),
-        },
+        Workload { name: "digits", shape: vec![8, 8, 1], net: gap() },
         Workload {
             name: "cifar-v",
             shape: vec![32, 32, 3],

@@ -186,7 +186,10 @@ fn recursion<T: Real, S: Sides<T>, const FMA: bool>(
                         // One run (e.g. the diagonal): the norm maps themselves.
                         [run] => {
                             let ([na, nb], w) = (sides.norms(k), cols.len());
-                            RowNorms { a: &na[pair.0 * w + run.u..][..run.len], b: &nb[pair.1 * w + run.v..][..run.len] }
+                            RowNorms {
+                                a: &na[pair.0 * w + run.u..][..run.len],
+                                b: &nb[pair.1 * w + run.v..][..run.len],
+                            }
                         }
                         _ => {
                             let [a, b] = norms.row(k, cols, sides.norms(k), pair);
