@@ -60,7 +60,13 @@ def test_float32_spellings(dtype):
 
 @pytest.mark.parametrize(
     ("dtype", "error"),
-    [("float16", ValueError), ("int64", ValueError), ("double precision", ValueError), (None, TypeError), (3, TypeError)],
+    [
+        ("float16", ValueError),
+        ("int64", ValueError),
+        ("double precision", ValueError),
+        (None, TypeError),
+        (3, TypeError),
+    ],
 )
 def test_bad_dtype(dtype, error):
     net, X = nk.CNN([nk.Layer()]), np.ones((2, 3))

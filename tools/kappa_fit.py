@@ -1,20 +1,16 @@
-"""Minimax polynomials for the fast arc-cosine of ``src/arccos.rs``, and the
-check of their approximation error in high precision.
+"""The minimax polynomial of the fast arc-cosine kernels of
+``src/arccos.rs``, and checks of their error in high precision.
 
-The arc-cosine is reduced to two functions on short intervals (see the
-module doc of ``src/arccos.rs``):
-
-* ``asin(x) = x + x z F(z)``, ``z = x² ∈ [0, 1/4]``, with
-  ``F(z) = (asin √z − √z) / (z √z)``;
-* ``cos ψ = 1 + q C(q)``, ``q = ψ² ∈ [0, (π/6)²]``, with
-  ``C(q) = (cos √q − 1) / q``.
-
-Each is fitted with a Remez exchange for the smallest relative error, the
-coefficients are rounded to the target precision, and the relative error of
-the rounded polynomial (evaluated exactly) is measured on a dense grid.
+The arc-cosine is reduced to ``asin(x) = x + x z F(z)`` for
+``z = x² ∈ [0, 1/4]``, with ``F(z) = (asin √z − √z) / (z √z)`` (see the module
+doc of ``src/arccos.rs``). ``F`` is fitted with a Remez exchange for the
+smallest relative error, the coefficients are rounded to the target
+precision, and the relative error of the rounded polynomial (evaluated
+exactly) is measured on a dense grid. (``src/arccos.rs`` divides them by π at
+compile time.)
 
 Run: ``python tools/kappa_fit.py`` (needs mpmath); it prints Rust constant
-tables and the measured bounds. ``--check FILE`` (``-`` for stdin) instead
+tables and the measured bounds for a range of degrees. ``--check FILE`` (``-`` for stdin) instead
 reads the output of ``cargo run --release --example kappa_sweep`` and
 reports, per variant, the largest error of the Rust κ0 and κ1 against
 mpmath, and whether it is within the bound ``src/arccos.rs`` documents.
@@ -33,12 +29,6 @@ def F(z):
         return mp.mpf(1) / 6
     s = mp.sqrt(z)
     return (mp.asin(s) - s) / (z * s)
-
-
-def C(q):
-    if q == 0:
-        return -mp.mpf(1) / 2
-    return (mp.cos(mp.sqrt(q)) - 1) / q
 
 
 def horner(coef, x):
@@ -112,9 +102,11 @@ def max_rel_error(f, coef, a, b, points=20000):
 def report(name, f, a, b, degree, dtype):
     coef = rounded(remez(f, a, b, degree), dtype)
     err = max_rel_error(f, coef, a, b)
-    print(f"// {name}: degree {degree}, {np.dtype(dtype).name}, max relative error {mp.nstr(err, 3)}"
-          f" = 2^{mp.nstr(mp.log(err, 2), 4)}")
-    print("[" + ", ".join(repr(dtype(c).item()) for c in coef) + "]")
+    print(
+        f"// {name}: degree {degree}, {np.dtype(dtype).name}, max relative error {mp.nstr(err, 3)}"
+        f" = 2^{mp.nstr(mp.log(err, 2), 4)}"
+    )
+    print("[" + ", ".join(str(dtype(c)) for c in coef) + "]")
     return err
 
 
@@ -157,10 +149,6 @@ if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--check":
         source = sys.stdin if sys.argv[2] == "-" else open(sys.argv[2])
         sys.exit(0 if check(source) else 1)
-    q_max = (mp.pi / 6) ** 2
     for dtype, degrees in ((np.float64, range(8, 13)), (np.float32, range(2, 6))):
         for d in degrees:
             report("F (asin)", F, 0, 0.25, d, dtype)
-        for d in (range(5, 9) if dtype == np.float64 else range(2, 5)):
-            report("C (cos)", C, 0, q_max, d, dtype)
-    sys.exit(0)
