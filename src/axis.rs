@@ -647,10 +647,8 @@ mod tests {
                 row[s] += w;
             }
         }
-        for s in 0..input.size() {
-            for &(o, w) in scatter.row(s) {
-                from_scatter[o][s] += w;
-            }
+        for (s, (o, w)) in (0..input.size()).flat_map(|s| scatter.row(s).iter().map(move |&t| (s, t))) {
+            from_scatter[o][s] += w;
         }
         assert_eq!(from_gather, m);
         assert_eq!(from_scatter, m);
