@@ -5,6 +5,9 @@
 #[path = "../benches/workloads.rs"]
 mod workloads;
 
+use ntk_rs::pair::Workspace;
+use ntk_rs::plan::{Plan, Target};
+use ntk_rs::signal::Signal;
 use ntk_rs::{Control, Inputs, Kind, Precision, gram};
 
 fn main() {
@@ -28,6 +31,15 @@ fn main() {
     println!(
         "{} n={n} {precision:?}: {ms:.3} ms per pair ({cpu_ms:.3} ms CPU), K[0,1] = {k01:?}",
         workload.name
+    );
+    let grid = &workload.shape[..workload.shape.len() - 1];
+    let channels = workload.shape[workload.shape.len() - 1];
+    let readout = Plan::new(&workload.net, grid, Target::Readout).expect("a plan");
+    let norms = Plan::new(&workload.net, grid, Target::Norms).expect("a plan");
+    println!(
+        "memory: {:.2} MiB per thread (pair workspace), {:.1} KiB per signal",
+        Workspace::bytes_for(&readout, precision, channels) as f64 / (1 << 20) as f64,
+        Signal::bytes_for(&norms, precision, channels) as f64 / 1024.0
     );
 }
 

@@ -20,6 +20,12 @@ impl Workspace {
             Precision::F32 => Workspace::F32(recursion::Workspace::new(plan)),
         }
     }
+
+    /// Bytes a workspace of `plan` holds once it has run on signals of
+    /// `channels` (for memory guards).
+    pub fn bytes_for(plan: &Plan, precision: Precision, channels: usize) -> usize {
+        recursion::Workspace::<f64>::slots_for(plan, channels) * precision.bytes()
+    }
 }
 
 /// Kernel values of one pair.
@@ -104,6 +110,30 @@ mod tests {
         for (a, b) in a.iter().zip(b) {
             for (x, y) in [(a.rf, b.rf), (a.ntk.unwrap(), b.ntk.unwrap())] {
                 assert!((x - y).abs() <= rtol * y.abs(), "{x} {y}");
+            }
+        }
+    }
+
+    #[test]
+    fn memory_estimates_count_what_is_allocated() {
+        for net in [
+            net(),
+            Net::new(vec![Layer { patch: vec![3, 3], padding: Padding::Same, pool: Pool::GlobalAverage }])
+                .unwrap(),
+        ] {
+            let x = Array::from_shape_fn((2, 9, 8, 2), |(i, y, u, c)| (i + y * u + c) as f64).into_dyn();
+            let readout = Plan::new(&net, &[9, 8], Target::Readout).unwrap();
+            let norms = Plan::new(&net, &[9, 8], Target::Norms).unwrap();
+            for precision in [Precision::F64, Precision::F32] {
+                let mut ws_norms = Workspace::new(&norms, precision);
+                let s = Signal::new(x.index_axis(Axis(0), 0), &norms, &mut ws_norms);
+                let mut ws = Workspace::new(&readout, precision);
+                kernel(&readout, &s, &s, true, true, &mut ws);
+                let Workspace::F64(ws) = ws else { continue };
+                assert_eq!(ws.slots() * 8, Workspace::bytes_for(&readout, precision, 2));
+                let Signal::F64(parts) = s else { unreachable!() };
+                let values = parts.planar.len() + parts.norms.iter().map(Vec::len).sum::<usize>();
+                assert_eq!(values * 8, Signal::bytes_for(&norms, precision, 2));
             }
         }
     }

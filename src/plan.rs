@@ -201,8 +201,10 @@ impl Plan {
             .map(|s| s.cols.size())
             .max()
             .expect("a plan has an input space");
-        let map_size = layers.iter().map(|l| l.output.size()).max().unwrap_or(0);
+
         let tile_size = largest_tile(&input, &layers, &segments);
+        // Only a segment's last layer writes its output map.
+        let map_size = segments.iter().map(|seg| layers[seg.layers.end - 1].output.size()).max().unwrap_or(0);
         let scratch_size = layers
             .iter()
             .flat_map(|l| std::iter::once(&l.patch.cols).chain(l.pool.as_ref().map(|p| &p.cols)))

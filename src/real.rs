@@ -16,6 +16,16 @@ pub enum Precision {
     F32,
 }
 
+impl Precision {
+    /// Bytes of one value.
+    pub fn bytes(self) -> usize {
+        match self {
+            Precision::F64 => 8,
+            Precision::F32 => 4,
+        }
+    }
+}
+
 pub trait Real: Float + FloatConst + AddAssign + MulAssign + Default + Debug + Send + Sync + 'static {
     /// Coefficients of the arc-sine polynomial of `arccos` (lowest first).
     const ASIN: &'static [Self];

@@ -40,6 +40,13 @@ pub struct Workspace<T> {
 /// Largest spread of the input channels (slots per side, 2 MiB in f64).
 const SPREAD_VALUES: usize = 1 << 18;
 
+/// Whether the input channels are spread along rows: rows of several runs
+/// and a spread within `SPREAD_VALUES`.
+fn spreads_values(plan: &Plan, channels: usize) -> bool {
+    let (width, rows) = (plan.input.cols.size(), plan.input.rows.len());
+    channels * width * rows <= SPREAD_VALUES && plan.input.cols.position_runs().len() > 1
+}
+
 impl<T: Real> Workspace<T> {
     pub fn new(plan: &Plan) -> Workspace<T> {
         let two = |n: usize| [vec![T::zero(); n], vec![T::zero(); n]];
@@ -59,10 +66,34 @@ impl<T: Real> Workspace<T> {
         }
     }
 
+    /// Values a workspace of `plan` holds once it has run on signals of
+    /// `channels` (for memory estimates; `slots` counts an actual one).
+    pub fn slots_for(plan: &Plan, channels: usize) -> usize {
+        let norms: usize = plan
+            .layers
+            .iter()
+            .filter(|l| l.pool.is_some())
+            .map(|l| 2 * l.patched.cols.size() * l.patched.rows.len())
+            .sum();
+        let row = plan.input.rows.len() * plan.input.cols.size();
+        let values = if spreads_values(plan, channels) { 2 * channels * row } else { 0 };
+        4 * plan.tile_size + 4 * plan.map_size + 6 * plan.row_size + plan.scratch_size + norms + values
+    }
+
+    /// Values this workspace holds.
+    pub fn slots(&self) -> usize {
+        let vecs = self.tile_in.iter().chain(&self.tile_out).chain(&self.map_in).chain(&self.map_out);
+        let rows = self.gathered.iter().chain(&self.last).chain(&self.pooled);
+        vecs.chain(rows).map(Vec::len).sum::<usize>()
+            + self.scratch.len()
+            + self.norms.slots()
+            + self.values.as_ref().map_or(0, Spread::slots)
+    }
+
     /// Spreads the `channels` of the input along rows too, if they fit.
     fn spread_values(&mut self, plan: &Plan, channels: usize) {
+        let fits = spreads_values(plan, channels);
         let (width, rows) = (plan.input.cols.size(), plan.input.rows.len());
-        let fits = channels * width * rows <= SPREAD_VALUES && plan.input.cols.position_runs().len() > 1;
         if fits && self.values.as_ref().is_none_or(|v| v.count() != channels) {
             self.values = Some(Spread::new((0..channels).map(|_| (width, rows))));
         }

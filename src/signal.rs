@@ -5,7 +5,7 @@ use ndarray::{ArrayView, IxDyn};
 
 use crate::pair::Workspace;
 use crate::plan::{Plan, Space};
-use crate::real::Real;
+use crate::real::{Precision, Real};
 use crate::recursion::{self, Sides};
 
 /// A signal ready to be paired, in the precision of the workspace that made it.
@@ -24,6 +24,13 @@ pub struct Parts<T> {
 }
 
 impl Signal {
+    /// Bytes of a signal of `channels` on the grid of `norm_plan` (for
+    /// memory guards): its planar copy and its norm maps.
+    pub fn bytes_for(norm_plan: &Plan, precision: Precision, channels: usize) -> usize {
+        let norms: usize = norm_plan.layers.iter().map(|l| l.patched.positions()).sum();
+        (norm_plan.input.positions() * channels + norms) * precision.bytes()
+    }
+
     /// `x` is one signal, channels last; `norm_plan` is the plan of the
     /// network for `Target::Norms`.
     pub fn new(x: ArrayView<'_, f64, IxDyn>, norm_plan: &Plan, ws: &mut Workspace) -> Signal {

@@ -52,6 +52,11 @@ impl<T: Real> Spread<T> {
         self.maps.len()
     }
 
+    /// Values held.
+    pub fn slots(&self) -> usize {
+        self.maps.iter().map(|m| m.data.len()).sum()
+    }
+
     /// Map `k` (of the first and the second signal) spread along the row
     /// `(y, y')` of a map whose columns are `cols`.
     #[inline(always)]
