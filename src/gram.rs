@@ -13,6 +13,7 @@ use crate::error::{Error, Result, invalid};
 use crate::net::Net;
 use crate::pair::{self, Workspace};
 use crate::plan::{Plan, Target};
+use crate::real::Precision;
 use crate::signal::Signal;
 use crate::threads;
 
@@ -52,10 +53,12 @@ pub struct Gram {
     pub rf: Option<Array2<f64>>,
 }
 
-/// Signals of a call: channels-last arrays with 2 to 4 dimensions.
+/// Signals of a call: channels-last arrays with 2 to 4 dimensions, and
+/// the precision the maps are computed in (results are `f64` either way).
 pub struct Inputs<'a> {
     x: ArrayView<'a, f64, IxDyn>,
     z: Option<ArrayView<'a, f64, IxDyn>>,
+    precision: Precision,
 }
 
 impl<'a> Inputs<'a> {
@@ -73,7 +76,11 @@ impl<'a> Inputs<'a> {
                 x.shape()
             ));
         }
-        Ok(Inputs { x, z })
+        Ok(Inputs { x, z, precision: Precision::F64 })
+    }
+
+    pub fn with_precision(self, precision: Precision) -> Inputs<'a> {
+        Inputs { precision, ..self }
     }
 
     /// The spatial grid (one length per spatial axis).
@@ -147,15 +154,20 @@ pub fn gram_into(
     pool.install(|| {
         for r0 in (0..n).step_by(block) {
             let rows = r0..r0.saturating_add(block).min(n);
-            let xs = Signals::new(&inputs.x, rows.clone(), &norms, control)?;
+            let xs = Signals::new(&inputs.x, rows.clone(), &norms, inputs.precision, control)?;
             for c0 in (if symmetric { r0 } else { 0 }..m).step_by(block) {
                 let cols = c0..c0.saturating_add(block).min(m);
                 let owned;
                 let zs = if symmetric && c0 == r0 {
                     &xs
                 } else {
-                    owned =
-                        Signals::new(inputs.z.as_ref().unwrap_or(&inputs.x), cols.clone(), &norms, control)?;
+                    owned = Signals::new(
+                        inputs.z.as_ref().unwrap_or(&inputs.x),
+                        cols.clone(),
+                        &norms,
+                        inputs.precision,
+                        control,
+                    )?;
                     &owned
                 };
                 tiles(rows.clone(), cols, symmetric, threads).par_iter().try_for_each(|tile| {
@@ -166,7 +178,7 @@ pub fn gram_into(
                         .lock()
                         .expect("workspace lock")
                         .pop()
-                        .unwrap_or_else(|| Workspace::new(&readout));
+                        .unwrap_or_else(|| Workspace::new(&readout, inputs.precision));
                     let done = tile.compute(&readout, &xs, zs, &writers, &mut ws, control);
                     workspaces.lock().expect("workspace lock").push(ws);
                     control.pairs_done.fetch_add(done, Ordering::Relaxed);
@@ -189,28 +201,26 @@ pub struct Footprint {
     pub per_thread: usize,
 }
 
-/// The footprint of signals of shape `grid × channels` through `net`.
-pub fn footprint(net: &Net, grid: &[usize], channels: usize) -> Result<Footprint> {
+/// The footprint of signals of shape `grid × channels` through `net`, with
+/// maps computed in `precision`.
+pub fn footprint(net: &Net, grid: &[usize], channels: usize, precision: Precision) -> Result<Footprint> {
     let readout = Plan::new(net, grid, Target::Readout)?;
     let norms = Plan::new(net, grid, Target::Norms)?;
-    let f64s = std::mem::size_of::<f64>();
-    // A `Signal`: the planar copy and one norm map per layer.
-    let norm_values: usize = norms.layers.iter().map(|l| l.patched.positions()).sum();
-    let positions: usize = grid.iter().product();
-    // A `Workspace` holds three maps of the plan's largest size; a thread
-    // keeps one for pairs and briefly one more for signals.
-    let workspace = |plan: &Plan| 3 * plan.max_size * f64s;
+    // A thread keeps one workspace for pairs and one for signals.
     Ok(Footprint {
-        per_signal: (positions * channels + norm_values) * f64s,
-        per_thread: workspace(&readout) + workspace(&norms),
+        per_signal: Signal::bytes_for(&norms, precision, channels),
+        per_thread: Workspace::bytes_for(&readout, precision, channels)
+            + Workspace::bytes_for(&norms, precision, channels),
     })
 }
 
-/// `K(x_i, x_i)` of every signal of `x` (channels last), without the Gram
-/// matrix: `ntk` unless `Kind::Rf`, `rf` unless `Kind::Ntk`. Equal, bit for
-/// bit, to the diagonal of `gram` of `x` with itself.
-pub fn diagonal(net: &Net, x: ArrayView<'_, f64, IxDyn>, kind: Kind, control: &Control) -> Result<Diagonal> {
-    let inputs = Inputs::new(x, None)?;
+/// `K(x_i, x_i)` of every signal of `inputs` (without `z`), without the
+/// Gram matrix: `ntk` unless `Kind::Rf`, `rf` unless `Kind::Ntk`. Equal, bit
+/// for bit, to the diagonal of `gram` of the same inputs.
+pub fn diagonal(net: &Net, inputs: &Inputs<'_>, kind: Kind, control: &Control) -> Result<Diagonal> {
+    if inputs.z.is_some() {
+        return Err(invalid!("Z: the diagonal is of X with itself"));
+    }
     let readout = Plan::new(net, inputs.grid(), Target::Readout)?;
     let norms = Plan::new(net, inputs.grid(), Target::Norms)?;
     let ntk = kind != Kind::Rf;
@@ -219,7 +229,7 @@ pub fn diagonal(net: &Net, x: ArrayView<'_, f64, IxDyn>, kind: Kind, control: &C
         (0..inputs.x.shape()[0])
             .into_par_iter()
             .map_init(
-                || (Workspace::new(&norms), Workspace::new(&readout)),
+                || (Workspace::new(&norms, inputs.precision), Workspace::new(&readout, inputs.precision)),
                 |(ws_norms, ws), i| {
                     if control.is_cancelled() {
                         return Err(Error::Cancelled);
@@ -256,13 +266,14 @@ impl Signals {
         x: &ArrayView<'_, f64, IxDyn>,
         range: Range<usize>,
         plan: &Plan,
+        precision: Precision,
         control: &Control,
     ) -> Result<Signals> {
         let items = range
             .clone()
             .into_par_iter()
             .map_init(
-                || Workspace::new(plan),
+                || Workspace::new(plan, precision),
                 |ws, i| {
                     if control.is_cancelled() {
                         return Err(Error::Cancelled);
@@ -461,7 +472,8 @@ mod tests {
         let x = images(5, 3);
         let full =
             gram(&net(), &Inputs::new(x.view(), None).unwrap(), Kind::Both, &Control::default()).unwrap();
-        let diag = diagonal(&net(), x.view(), Kind::Both, &Control::default()).unwrap();
+        let diag =
+            diagonal(&net(), &Inputs::new(x.view(), None).unwrap(), Kind::Both, &Control::default()).unwrap();
         assert_eq!(diag.ntk.unwrap(), full.ntk.unwrap().diag());
         assert_eq!(diag.rf.unwrap(), full.rf.unwrap().diag());
     }
@@ -511,12 +523,14 @@ mod tests {
 
     #[test]
     fn footprint_counts_signals_and_workspaces() {
-        let f = footprint(&net(), &[7, 6], 2).unwrap();
-        let readout = Plan::new(&net(), &[7, 6], Target::Readout).unwrap();
-        // The planar copy (7·6·2) and the norm maps on the 7×6 grid and,
-        // after pooling with stride 2, the 4×3 grid.
-        assert_eq!(f.per_signal, (84 + 42 + 12) * 8);
-        assert!(f.per_thread >= 3 * readout.max_size * 8);
+        for (precision, bytes) in [(Precision::F64, 8), (Precision::F32, 4)] {
+            let f = footprint(&net(), &[7, 6], 2, precision).unwrap();
+            // The planar copy (7·6·2) and the norm maps on the 7×6 grid and,
+            // after pooling with stride 2, the 4×3 grid.
+            assert_eq!(f.per_signal, (84 + 42 + 12) * bytes);
+            let readout = Plan::new(&net(), &[7, 6], Target::Readout).unwrap();
+            assert!(f.per_thread >= Workspace::bytes_for(&readout, precision, 2));
+        }
     }
 
     #[test]

@@ -1,37 +1,147 @@
 //! The arc-cosine kernels of the ReLU (SPEC §2) and the pointwise step of
-//! the recursion built on them.
+//! the recursion built on them, over a row of a map.
 
 use std::f64::consts::{FRAC_1_PI, PI};
 
-/// κ0(c) = 1 − arccos(c)/π, the kernel of the ReLU's derivative.
-#[inline]
+use crate::arccos::kappas;
+use crate::real::{Real, mul_add};
+
+/// κ0(c) = 1 − arccos(c)/π, the kernel of the ReLU's derivative (libm; the
+/// definition the fast row step is tested against).
 pub fn kappa0(c: f64) -> f64 {
     1.0 - c.acos() * FRAC_1_PI
 }
 
-/// κ1(c) = (c (π − arccos c) + sqrt(1 − c²)) / π, the kernel of the ReLU.
-#[inline]
+/// κ1(c) = (c (π − arccos c) + sqrt(1 − c²)) / π, the kernel of the ReLU
+/// (libm; the definition the fast row step is tested against).
 pub fn kappa1(c: f64) -> f64 {
     // (1 − c)(1 + c) keeps the relative accuracy of 1 − c² near c = ±1.
     (c * (PI - c.acos()) + ((1.0 - c) * (1.0 + c)).sqrt()) * FRAC_1_PI
 }
 
-/// The ReLU step at one pair of positions: given the patch inner product
-/// `sigma` and the product of norms `norms = N[u] N'[u']`, returns
-/// `(B1, B0) = (N N' κ1(c), κ0(c))` with `c = clip(sigma / norms, −1, 1)`,
-/// both zero where a norm is zero (SPEC §2). `diagonal` marks `u = u'` of a
-/// signal with itself, where `c = 1` exactly.
-#[inline]
-pub fn relu_step(sigma: f64, norms: f64, diagonal: bool) -> (f64, f64) {
-    if norms == 0.0 {
-        (0.0, 0.0)
-    } else if diagonal {
-        (norms, 1.0)
-    } else {
-        let c = (sigma / norms).clamp(-1.0, 1.0);
-        let angle = c.acos();
-        let k1 = (c * (PI - angle) + ((1.0 - c) * (1.0 + c)).sqrt()) * FRAC_1_PI;
-        (norms * k1, 1.0 - angle * FRAC_1_PI)
+/// Where the tangent (NTK) map of the ReLU step comes from.
+pub enum Tangent<'a, T> {
+    /// Only the RF map is wanted.
+    Skip,
+    /// Γ equals Σ (first layer): write `B0 ⊙ Σ + B1` into the buffer.
+    FromSigma(&'a mut [T]),
+    /// The buffer holds Γ; replace it with `B0 ⊙ Γ + B1`.
+    Gamma(&'a mut [T]),
+}
+
+impl<T: Real> Tangent<'_, T> {
+    /// Sets the row to zero outside `range`.
+    pub fn zero_outside(&mut self, range: std::ops::Range<usize>) {
+        if let Tangent::FromSigma(t) | Tangent::Gamma(t) = self {
+            t[..range.start].fill(T::zero());
+            t[range.end..].fill(T::zero());
+        }
+    }
+
+    /// The entries `range` of the row.
+    pub fn part(&mut self, range: std::ops::Range<usize>) -> Tangent<'_, T> {
+        match self {
+            Tangent::Skip => Tangent::Skip,
+            Tangent::FromSigma(t) => Tangent::FromSigma(&mut t[range]),
+            Tangent::Gamma(t) => Tangent::Gamma(&mut t[range]),
+        }
+    }
+}
+
+/// The norms over a row of a map, entry by entry: `N` and `N'`.
+pub struct RowNorms<'a, T> {
+    pub a: &'a [T],
+    pub b: &'a [T],
+}
+
+impl<T> RowNorms<'_, T> {
+    /// The entries `range` of the row.
+    pub fn part(&self, range: std::ops::Range<usize>) -> RowNorms<'_, T> {
+        fn part<T>(v: &[T], range: std::ops::Range<usize>) -> &[T] {
+            &v[range]
+        }
+        RowNorms { a: part(self.a, range.clone()), b: part(self.b, range) }
+    }
+
+    pub fn len(&self) -> usize {
+        self.a.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.a.is_empty()
+    }
+}
+
+/// `(B1, B0) = (N N' κ1(c), κ0(c))` with `c = clip(Σ / (N N'), −1, 1)`, both
+/// zero where `N N' = 0` (SPEC §2). The division (rather than products of
+/// inverse norms) keeps `c = ±1` exact where `Σ = ±N N'` exactly, as with
+/// one channel, where κ0's infinite slope would turn one rounding into 1e-8.
+#[inline(always)]
+fn step<T: Real, const FMA: bool>(sigma: T, nn: T) -> (T, T) {
+    let one = T::one();
+    let c = sigma / nn;
+    let c = if c > one { one } else { c };
+    let c = if c < -one { -one } else { c };
+    let (k0, k1) = kappas::<T, FMA>(c);
+    if nn == T::zero() { (T::zero(), T::zero()) } else { (nn * k1, k0) }
+}
+
+/// The ReLU step over a row: `sigma` holds Σ and becomes B1, the tangent
+/// map is updated as `tangent` says.
+#[inline(always)]
+pub fn relu_row<T: Real, const FMA: bool>(norms: &RowNorms<'_, T>, sigma: &mut [T], tangent: Tangent<'_, T>) {
+    let n = norms.len();
+    let entries = norms.a.iter().zip(&norms.b[..n]).map(|(&a, &b)| a * b);
+    let sigma = &mut sigma[..n];
+    match tangent {
+        Tangent::Skip => {
+            for (s, e) in sigma.iter_mut().zip(entries) {
+                *s = step::<T, FMA>(*s, e).0;
+            }
+        }
+        Tangent::FromSigma(t) => {
+            for ((s, t), e) in sigma.iter_mut().zip(&mut t[..n]).zip(entries) {
+                let (b1, b0) = step::<T, FMA>(*s, e);
+                *t = mul_add::<T, FMA>(b0, *s, b1);
+                *s = b1;
+            }
+        }
+        Tangent::Gamma(t) => {
+            for ((s, t), e) in sigma.iter_mut().zip(&mut t[..n]).zip(entries) {
+                let (b1, b0) = step::<T, FMA>(*s, e);
+                *t = mul_add::<T, FMA>(b0, *t, b1);
+                *s = b1;
+            }
+        }
+    }
+}
+
+/// The ReLU step where a signal meets itself at the same position: `c = 1`
+/// exactly, so `B1 = N N'` and `B0 = 1` (zero where `N N' = 0`), without
+/// the rounding of `Σ / (N N')` that `sqrt(1 − c²)` would amplify (SPEC §4).
+#[inline(always)]
+pub fn relu_self<T: Real, const FMA: bool>(
+    norms: &RowNorms<'_, T>,
+    sigma: &mut [T],
+    tangent: Tangent<'_, T>,
+) {
+    let b0 = |nn: T| if nn == T::zero() { T::zero() } else { T::one() };
+    let nn = norms.a.iter().zip(norms.b).map(|(&a, &b)| a * b);
+    match tangent {
+        Tangent::Skip => {}
+        Tangent::FromSigma(t) => {
+            for ((t, &s), nn) in t.iter_mut().zip(&*sigma).zip(nn.clone()) {
+                *t = mul_add::<T, FMA>(b0(nn), s, nn);
+            }
+        }
+        Tangent::Gamma(t) => {
+            for (t, nn) in t.iter_mut().zip(nn.clone()) {
+                *t = mul_add::<T, FMA>(b0(nn), *t, nn);
+            }
+        }
+    }
+    for (s, nn) in sigma.iter_mut().zip(nn) {
+        *s = nn;
     }
 }
 
@@ -69,20 +179,78 @@ mod tests {
         }
     }
 
+    /// Row norms for `N N' = nn` with `N = 1`.
+    fn with_norms<R>(nn: &[f64], f: impl FnOnce(&RowNorms<'_, f64>) -> R) -> R {
+        f(&RowNorms { a: &vec![1.0; nn.len()], b: nn })
+    }
+
+    /// `(B1, B0)` of one entry through `relu_row`, portable and fused.
+    fn one<const FMA: bool>(sigma: f64, nn: f64) -> (f64, f64) {
+        let (mut s, mut t) = ([sigma], [1.0]);
+        with_norms(&[nn], |norms| relu_row::<f64, FMA>(norms, &mut s, Tangent::Gamma(&mut t)));
+        // t = B0 · 1 + B1.
+        (s[0], t[0] - s[0])
+    }
+
     #[test]
-    fn relu_step_is_built_from_the_kappas() {
+    fn row_step_is_built_from_the_kappas() {
         for &c in &[-0.99, -0.5, 0.0, 0.3, 0.999] {
-            let (b1, b0) = relu_step(2.0 * c, 2.0, false);
-            assert_eq!((b1, b0), (2.0 * kappa1(c), kappa0(c)));
+            for (b1, b0) in [one::<true>(2.0 * c, 2.0), one::<false>(2.0 * c, 2.0)] {
+                assert!((b1 - 2.0 * kappa1(c)).abs() < 2e-15, "{c}");
+                assert!((b0 - kappa0(c)).abs() < 1e-15, "{c}");
+            }
+        }
+    }
+
+    #[test]
+    fn tiny_norms_keep_c() {
+        // N = 1e-300, N' = 1e-10: N N' is subnormal, 1/(N N') overflows.
+        let (a, b) = (1e-300, 1e-10);
+        let mut s = [0.5 * a * b];
+        let norms = RowNorms { a: &[a], b: &[b] };
+        relu_row::<f64, false>(&norms, &mut s, Tangent::Skip);
+        assert!((s[0] / (a * b) - kappa1(0.5)).abs() < 1e-6, "{}", s[0] / (a * b));
+    }
+
+    #[test]
+    fn opposite_one_channel_signals_give_zero() {
+        // c = −1 exactly: κ0 = κ1 = 0, where a rounded c would give 1e-8.
+        for (x, z) in [(1.17886691, -1.13840334), (0.44245588, -0.38927995), (-0.41317451f64, 0.22770639)] {
+            let (mut s, mut t) = ([x * z], [x * z]);
+            let norms = RowNorms { a: &[x.abs()], b: &[z.abs()] };
+            relu_row::<f64, true>(&norms, &mut s, Tangent::Gamma(&mut t));
+            assert_eq!((s[0], t[0]), (0.0, 0.0));
         }
     }
 
     #[test]
     fn zero_norm_and_clipping() {
-        assert_eq!(relu_step(0.3, 0.0, false), (0.0, 0.0));
-        assert_eq!(relu_step(0.0, 0.0, true), (0.0, 0.0));
-        assert_eq!(relu_step(2.0, 1.0, false), (1.0, 1.0));
-        assert_eq!(relu_step(-2.0, 1.0, false), (0.0, 0.0));
-        assert_eq!(relu_step(3.999, 4.0, true), (4.0, 1.0));
+        assert_eq!(one::<true>(0.3, 0.0), (0.0, 0.0));
+        assert_eq!(one::<true>(0.0, 0.0), (0.0, 0.0));
+        assert_eq!(one::<true>(2.0, 1.0), (1.0, 1.0));
+        assert_eq!(one::<false>(-2.0, 1.0), (0.0, 0.0));
+    }
+
+    #[test]
+    fn tangent_modes_agree() {
+        let nn = [2.0, 0.0, 1.5, 3.0];
+        let sigma = [1.0, 0.5, -1.2, 2.9];
+        let mut s1 = sigma;
+        let mut t1 = [0.0; 4];
+        with_norms(&nn, |n| relu_row::<f64, true>(n, &mut s1, Tangent::FromSigma(&mut t1)));
+        let (mut s2, mut t2) = (sigma, sigma);
+        with_norms(&nn, |n| relu_row::<f64, true>(n, &mut s2, Tangent::Gamma(&mut t2)));
+        let mut s3 = sigma;
+        with_norms(&nn, |n| relu_row::<f64, true>(n, &mut s3, Tangent::Skip));
+        assert_eq!((s1, t1), (s2, t2));
+        assert_eq!(s1, s3);
+    }
+
+    #[test]
+    fn self_pairs_have_c_one_exactly() {
+        let nn = [4.0, 0.0];
+        let (mut s, mut t) = ([3.999, 0.0], [2.0, 5.0]);
+        with_norms(&nn, |n| relu_self::<f64, true>(n, &mut s, Tangent::Gamma(&mut t)));
+        assert_eq!((s, t), ([4.0, 0.0], [6.0, 0.0]));
     }
 }

@@ -17,15 +17,20 @@
 //! assert!(ntk[[0, 1]] >= rf[[0, 1]]);
 //! ```
 
+pub mod arccos;
 pub mod axis;
 pub mod error;
 pub mod gram;
+pub mod isa;
 pub mod kappa;
 pub mod maps;
 pub mod net;
 pub mod pair;
 pub mod plan;
+pub mod real;
+pub mod recursion;
 pub mod signal;
+pub mod spread;
 pub mod threads;
 
 #[cfg(feature = "python")]
@@ -34,3 +39,4 @@ mod python;
 pub use error::{Error, Result};
 pub use gram::{Control, Diagonal, Footprint, Gram, Inputs, Kind, diagonal, footprint, gram, gram_into};
 pub use net::{Layer, Net, Padding, Pool};
+pub use real::Precision;

@@ -1,148 +1,361 @@
-//! Operations on one pair map stored over a `Space`: the layer-1 inner
-//! products, the separable linear steps, and the pointwise ReLU step.
+//! Operations on rows of pair maps: the layer-1 inner products, the linear
+//! steps (rows combined, columns within a row) and sums.
+//! Written as plain loops over slices that the compiler vectorises; all are
+//! `inline(always)` so that they are compiled into the recursion's AVX2
+//! copy as well as its portable one (see `isa`).
 
-use crate::axis::AxisOp;
-use crate::kappa::relu_step;
-use crate::plan::{Space, Step};
+use crate::axis::{AxisPairs, ColOp, DensePool, Run};
+use crate::real::{Real, mul_add};
 
-/// `G₀[u, u'] = ⟨x[u], x'[u']⟩` for every stored pair; `x` and `y` are
-/// channel-planar (`values[c · positions + p]`) on the grid of `space`.
-pub fn inner_products(space: &Space, x: &[f64], y: &[f64], out: &mut [f64]) {
-    let (positions, width) = (space.positions(), space.width());
-    let channels = x.len() / positions;
-    debug_assert_eq!(x.len(), y.len());
-    let cols = space.cols.size();
-    let out = &mut out[..space.size()];
-    out.fill(0.0);
-    for (r, &(py, qy)) in space.rows.pairs().iter().enumerate() {
-        let row = &mut out[r * cols..(r + 1) * cols];
-        for run in space.cols.position_runs() {
-            let dst = &mut row[run.start..run.start + run.len];
-            for c in 0..channels {
-                let a = &x[c * positions + py * width + run.u..][..run.len];
-                let b = &y[c * positions + qy * width + run.v..][..run.len];
-                for ((d, &a), &b) in dst.iter_mut().zip(a).zip(b) {
-                    *d += a * b;
-                }
-            }
-        }
-    }
-}
-
-/// Applies `step` to the map in `map` (stored over `from`), leaving the
-/// result (stored over `to`) in `map`; `scratch` is overwritten.
-pub fn apply(step: &Step, from: &Space, to: &Space, map: &mut Vec<f64>, scratch: &mut Vec<f64>) {
-    let cols_in = from.cols.size();
-    if !step.rows.is_identity() {
-        along_rows(&step.rows, &map[..from.size()], &mut scratch[..to.rows.size() * cols_in], cols_in);
-        std::mem::swap(map, scratch);
-    }
-    if !step.cols.is_identity() {
-        let rows = to.rows.size();
-        let cols_out = to.cols.size();
-        along_cols(&step.cols, &map[..rows * cols_in], &mut scratch[..rows * cols_out], cols_in, cols_out);
-        std::mem::swap(map, scratch);
-    }
-}
-
-/// Each output row is a weighted sum of whole input rows.
-fn along_rows(op: &AxisOp, src: &[f64], dst: &mut [f64], cols: usize) {
-    dst.fill(0.0);
-    for run in op.runs() {
-        for k in 0..run.len {
-            let o = (run.out + k * run.out_step) * cols;
-            let s = (run.src + k * run.src_step) * cols;
-            axpy(run.weight, &src[s..s + cols], &mut dst[o..o + cols]);
-        }
-    }
-}
-
-/// Within each row, outputs are strided sums of inputs.
-fn along_cols(op: &AxisOp, src: &[f64], dst: &mut [f64], cols_in: usize, cols_out: usize) {
-    dst.fill(0.0);
-    for (s, d) in src.chunks_exact(cols_in).zip(dst.chunks_exact_mut(cols_out)) {
-        for run in op.runs() {
-            if run.out_step == 1 && run.src_step == 1 {
-                axpy(run.weight, &s[run.src..run.src + run.len], &mut d[run.out..run.out + run.len]);
-            } else {
-                for k in 0..run.len {
-                    d[run.out + k * run.out_step] += run.weight * s[run.src + k * run.src_step];
-                }
-            }
-        }
-    }
-}
-
-#[inline]
-fn axpy(w: f64, x: &[f64], y: &mut [f64]) {
-    for (y, &x) in y.iter_mut().zip(x) {
-        *y += w * x;
-    }
-}
-
-/// Where the tangent (NTK) map of the ReLU step comes from.
-pub enum Tangent<'a> {
-    /// Only the RF map is wanted.
-    Skip,
-    /// Γ equals Σ (first layer): write `B0 ⊙ Σ + B1` into the buffer.
-    FromSigma(&'a mut [f64]),
-    /// The buffer holds Γ; replace it with `B0 ⊙ Γ + B1`.
-    Gamma(&'a mut [f64]),
-}
-
-/// The ReLU step over a map (SPEC §2): `sigma` holds Σ and becomes B1; the
-/// tangent map is updated as `tangent` says. `na`, `nb` are the norm maps of
-/// the two signals on the grid of `space`; `same_signal` marks a signal
-/// paired with itself, whose diagonal has `c = 1` exactly.
-pub fn relu(
-    space: &Space,
-    na: &[f64],
-    nb: &[f64],
-    same_signal: bool,
-    sigma: &mut [f64],
-    mut tangent: Tangent<'_>,
+/// Row `(y, y')` of `G₀[u, u'] = ⟨x[u], x'[u']⟩` over the column pairs
+/// `cols`; `a`, `b` are channel-planar (`values[c · positions + p]`).
+#[inline(always)]
+pub fn inner_products<T: Real, const FMA: bool>(
+    cols: &AxisPairs,
+    positions: usize,
+    (a, b): (&[T], &[T]),
+    (y, y2): (usize, usize),
+    out: &mut [T],
 ) {
-    let (cols, width) = (space.cols.size(), space.width());
-    for (r, &(py, qy)) in space.rows.pairs().iter().enumerate() {
-        for run in space.cols.position_runs() {
-            let at = r * cols + run.start;
-            let a = &na[py * width + run.u..][..run.len];
-            let b = &nb[qy * width + run.v..][..run.len];
-            let diagonal = same_signal && py == qy && run.u == run.v;
-            let s = &mut sigma[at..at + run.len];
-            match &mut tangent {
-                Tangent::Skip => {
-                    for ((s, &a), &b) in s.iter_mut().zip(a).zip(b) {
-                        *s = relu_step(*s, a * b, diagonal).0;
-                    }
-                }
-                Tangent::FromSigma(t) => {
-                    for (((s, t), &a), &b) in s.iter_mut().zip(&mut t[at..at + run.len]).zip(a).zip(b) {
-                        let (b1, b0) = relu_step(*s, a * b, diagonal);
-                        *t = b0 * *s + b1;
-                        *s = b1;
-                    }
-                }
-                Tangent::Gamma(t) => {
-                    for (((s, t), &a), &b) in s.iter_mut().zip(&mut t[at..at + run.len]).zip(a).zip(b) {
-                        let (b1, b0) = relu_step(*s, a * b, diagonal);
-                        *t = b0 * *t + b1;
-                        *s = b1;
-                    }
+    let width = cols.len();
+    let channels = a.len() / positions;
+    out.fill(T::zero());
+    if positions == 1 {
+        // Vectors: one pair, channels contiguous.
+        out[cols.diagonal().start] = dot::<T, FMA>(a, b);
+        return;
+    }
+    for run in cols.position_runs() {
+        let dst = &mut out[run.start..run.start + run.len];
+        for c in 0..channels {
+            let a = &a[c * positions + y * width + run.u..][..run.len];
+            let b = &b[c * positions + y2 * width + run.v..][..run.len];
+            for ((d, &a), &b) in dst.iter_mut().zip(a).zip(b) {
+                *d = mul_add::<T, FMA>(a, b, *d);
+            }
+        }
+    }
+}
+
+/// The row of `inner_products` from the input channels spread along it
+/// (`row(c)` is channel `c` of both signals, see `spread`): one pass per
+/// channel over the whole row.
+#[inline(always)]
+pub fn spread_products<'a, T: Real + 'a, const FMA: bool>(
+    channels: usize,
+    row: impl Fn(usize) -> [&'a [T]; 2],
+    out: &mut [T],
+) {
+    for c in 0..channels {
+        let [a, b] = row(c);
+        for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
+            *o = if c == 0 { a * b } else { mul_add::<T, FMA>(a, b, *o) };
+        }
+    }
+}
+
+/// `Σ_q w_q · src[q]` over the rows `(q, w_q)` of `terms`, where row `q` of
+/// `src` starts at `(q − first) · width`; a lone row of weight 1 is
+/// returned as it is.
+#[inline(always)]
+pub fn gather<'a, T: Real, const FMA: bool>(
+    terms: &[(usize, f64)],
+    src: &'a [T],
+    (first, width): (usize, usize),
+    out: &'a mut [T],
+) -> &'a [T] {
+    let row = |q: usize| &src[(q - first) * width..][..width];
+    let out = &mut out[..width];
+    match terms {
+        [(q, w)] if *w == 1.0 => return row(*q),
+        [] => out.fill(T::zero()),
+        [a] => combine::<T, FMA, 1>([a], row, out),
+        [a, b] => combine::<T, FMA, 2>([a, b], row, out),
+        [a, b, c] => combine::<T, FMA, 3>([a, b, c], row, out),
+        [a, b, c, d, rest @ ..] => {
+            combine::<T, FMA, 4>([a, b, c, d], row, out);
+            for &(q, w) in rest {
+                axpy::<T, FMA>(T::of(w), row(q), out);
+            }
+        }
+    }
+    out
+}
+
+/// `out = Σ_i w_i · row(q_i)` over `N` terms `(q_i, w_i)`, in one pass.
+#[inline(always)]
+fn combine<'a, T: Real, const FMA: bool, const N: usize>(
+    terms: [&(usize, f64); N],
+    row: impl Fn(usize) -> &'a [T],
+    out: &mut [T],
+) {
+    // (`[_; N]::map` is not inlined.)
+    let (mut rows, mut weights): ([&[T]; N], [T; N]) = ([&[]; N], [T::zero(); N]);
+    for (i, &&(q, w)) in terms.iter().enumerate() {
+        (rows[i], weights[i]) = (&row(q)[..out.len()], T::of(w));
+    }
+    for (k, o) in out.iter_mut().enumerate() {
+        *o = (1..N).fold(weights[0] * rows[0][k], |acc, i| mul_add::<T, FMA>(weights[i], rows[i][k], acc));
+    }
+}
+
+/// `y += w · x`.
+#[inline(always)]
+pub fn axpy<T: Real, const FMA: bool>(w: T, x: &[T], y: &mut [T]) {
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y = mul_add::<T, FMA>(w, x, *y);
+    }
+}
+
+/// Applies a column step to the row `src`, writing all of `out`;
+/// `scratch` holds `op.scratch()` slots.
+#[inline(always)]
+pub fn apply_cols<T: Real, const FMA: bool>(op: &ColOp, src: &[T], out: &mut [T], scratch: &mut [T]) {
+    match op {
+        ColOp::Identity => out.copy_from_slice(&src[..out.len()]),
+        ColOp::Shift { first, taps, weight } => match taps {
+            2 => shift_sum::<T, 2>(*first, T::of(*weight), src, out),
+            3 => shift_sum::<T, 3>(*first, T::of(*weight), src, out),
+            4 => shift_sum::<T, 4>(*first, T::of(*weight), src, out),
+            5 => shift_sum::<T, 5>(*first, T::of(*weight), src, out),
+            _ => unreachable!("ColOp::patch shifts at most 5 taps"),
+        },
+        ColOp::Runs(list) => runs::<T, FMA>(list, src, out),
+        ColOp::Total { out: o, weight } => {
+            out.fill(T::zero());
+            out[*o] = T::of(*weight) * sum(src);
+        }
+        ColOp::Dense(pool) => dense_pool::<T, FMA>(pool, src, out, scratch),
+    }
+}
+
+/// See `DensePool`: `M` from the row, `P = A M` by whole rows, `Pᵀ`, then
+/// `A Pᵀ = (A M Aᵀ)ᵀ` by whole rows, read back into the output pairs.
+#[inline(always)]
+fn dense_pool<T: Real, const FMA: bool>(pool: &DensePool, src: &[T], out: &mut [T], scratch: &mut [T]) {
+    let (n, m) = (pool.len_in, pool.len_out);
+    let (dense, pooled) = scratch[..pool.scratch()].split_at_mut(n * n);
+    if pool.input.iter().map(|r| r.len).sum::<usize>() < n * n {
+        dense.fill(T::zero());
+    }
+    // A run of pairs (u + k, v + k) is a diagonal of M.
+    for run in &pool.input {
+        let diagonal = dense[run.u * n + run.v..].iter_mut().step_by(n + 1);
+        for (d, &s) in diagonal.zip(&src[run.start..run.start + run.len]) {
+            *d = s;
+        }
+    }
+    // The first position: P = A M, then its transpose back into `dense`.
+    pool_rows::<T, FMA>(&pool.taps, dense, n, pooled);
+    for (i, row) in pooled.chunks_exact(n).enumerate() {
+        for (d, &v) in dense[i..].iter_mut().step_by(m).zip(row) {
+            *d = v;
+        }
+    }
+    // The second: (A M Aᵀ)ᵀ = A Pᵀ, read back transposed.
+    pool_rows::<T, FMA>(&pool.taps, &dense[..n * m], m, &mut pooled[..m * m]);
+    out.fill(T::zero());
+    for run in &pool.output {
+        let diagonal = pooled[run.v * m + run.u..].iter().step_by(m + 1);
+        for (o, &v) in out[run.start..run.start + run.len].iter_mut().zip(diagonal) {
+            *o = v;
+        }
+    }
+}
+
+/// `out[i] = Σ_{(x, w) ∈ taps[i]} w · rows[x]` for rows of `width`.
+#[inline(always)]
+fn pool_rows<T: Real, const FMA: bool>(taps: &[Vec<(usize, f64)>], rows: &[T], width: usize, out: &mut [T]) {
+    let row = |x: usize| &rows[x * width..(x + 1) * width];
+    for (terms, out) in taps.iter().zip(out.chunks_exact_mut(width)) {
+        let Some((&(x, w), rest)) = terms.split_first() else {
+            out.fill(T::zero());
+            continue;
+        };
+        let w = T::of(w);
+        for (o, &v) in out.iter_mut().zip(row(x)) {
+            *o = w * v;
+        }
+        for &(x, w) in rest {
+            axpy::<T, FMA>(T::of(w), row(x), out);
+        }
+    }
+}
+
+/// `out[o] = w Σ_{t < TAPS} src[o + first + t]` where the reads stay in the
+/// row, zero elsewhere (slots at the ends of the row are halos).
+#[inline(always)]
+fn shift_sum<T: Real, const TAPS: usize>(first: isize, w: T, src: &[T], out: &mut [T]) {
+    let n = out.len();
+    let lo = (-first).max(0) as usize;
+    let hi = n - (first + TAPS as isize - 1).max(0) as usize;
+    out[..lo].fill(T::zero());
+    out[hi..].fill(T::zero());
+    let base = (lo as isize + first) as usize;
+    for (o, window) in out[lo..hi].iter_mut().zip(src[base..].windows(TAPS)) {
+        let window: &[T; TAPS] = window.try_into().expect("windows of TAPS");
+        *o = w * window.iter().skip(1).fold(window[0], |s, &x| s + x);
+    }
+}
+
+/// Strided runs `out[o + k·s] += w · src[i + k·s']` over a zeroed `out`.
+#[inline(always)]
+fn runs<T: Real, const FMA: bool>(list: &[Run], src: &[T], out: &mut [T]) {
+    out.fill(T::zero());
+    for run in list {
+        let w = T::of(run.weight);
+        match (run.out_step, run.src_step) {
+            (1, 1) => {
+                axpy::<T, FMA>(w, &src[run.src..run.src + run.len], &mut out[run.out..run.out + run.len])
+            }
+            (0, 1) => {
+                out[run.out] = mul_add::<T, FMA>(w, sum(&src[run.src..run.src + run.len]), out[run.out])
+            }
+            _ => {
+                for k in 0..run.len {
+                    let o = run.out + k * run.out_step;
+                    out[o] = mul_add::<T, FMA>(w, src[run.src + k * run.src_step], out[o]);
                 }
             }
         }
     }
 }
 
-/// The diagonal `m[u, u]` of a map, as a map over the positions of its grid.
-pub fn diagonal(space: &Space, map: &[f64], out: &mut [f64]) {
-    let (cols, width) = (space.cols.size(), space.width());
-    for y in 0..space.rows.len() {
-        let r = space.rows.locate(y, y).expect("every map stores its diagonal");
-        for x in 0..width {
-            let c = space.cols.locate(x, x).expect("every map stores its diagonal");
-            out[y * width + x] = map[r * cols + c];
+/// `Σ a b` with eight partial sums, so that it vectorises.
+#[inline(always)]
+fn dot<T: Real, const FMA: bool>(a: &[T], b: &[T]) -> T {
+    let mut acc = [T::zero(); 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail =
+        ca.remainder().iter().zip(cb.remainder()).fold(T::zero(), |s, (&x, &y)| mul_add::<T, FMA>(x, y, s));
+    for (x, y) in ca.zip(cb) {
+        for ((s, &x), &y) in acc.iter_mut().zip(x).zip(y) {
+            *s = mul_add::<T, FMA>(x, y, *s);
+        }
+    }
+    acc.iter().fold(tail, |s, &v| s + v)
+}
+
+/// `Σ x` in `f64`, with eight partial sums.
+pub fn total<T: Real>(x: &[T]) -> f64 {
+    let mut acc = [0.0; 8];
+    let chunks = x.chunks_exact(8);
+    let tail = chunks.remainder().iter().fold(0.0, |s, v| s + v.widen());
+    for chunk in chunks {
+        for (a, v) in acc.iter_mut().zip(chunk) {
+            *a += v.widen();
+        }
+    }
+    acc.iter().fold(tail, |s, &v| s + v)
+}
+
+/// `Σ x` with eight partial sums, so that it vectorises.
+#[inline(always)]
+pub fn sum<T: Real>(x: &[T]) -> T {
+    let mut acc = [T::zero(); 8];
+    let chunks = x.chunks_exact(8);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (a, &v) in acc.iter_mut().zip(chunk) {
+            *a += v;
+        }
+    }
+    let tail = rest.iter().fold(T::zero(), |s, &v| s + v);
+    acc.iter().fold(tail, |s, &v| s + v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::axis::AxisOp;
+    use crate::net::{Padding, Pool};
+
+    /// A row over `pairs` with distinct values in the pairs, zero in halos.
+    fn row(pairs: &AxisPairs) -> Vec<f64> {
+        let mut v = vec![0.0; pairs.size()];
+        for (slot, u, w) in pairs.pairs() {
+            v[slot] = 1.0 + ((u * 7 + w * 3) % 11) as f64 / 4.0;
+        }
+        v
+    }
+
+    /// `op` applied by its runs, term by term: the definition.
+    fn by_terms(op: &AxisOp, src: &[f64], n_out: usize) -> Vec<f64> {
+        let mut out = vec![0.0; n_out];
+        for r in op.runs() {
+            for k in 0..r.len {
+                out[r.out + k * r.out_step] += r.weight * src[r.src + k * r.src_step];
+            }
+        }
+        out
+    }
+
+    fn apply(op: &ColOp, src: &[f64], n_out: usize) -> Vec<f64> {
+        let mut out = vec![f64::NAN; n_out];
+        let mut scratch = vec![f64::NAN; op.scratch()];
+        apply_cols::<f64, false>(op, src, &mut out, &mut scratch);
+        out
+    }
+
+    fn assert_close_on(pairs: &AxisPairs, got: &[f64], want: &[f64]) {
+        for (slot, ..) in pairs.pairs() {
+            assert!((got[slot] - want[slot]).abs() <= 1e-14 * want[slot].abs().max(1.0), "slot {slot}");
+        }
+    }
+
+    #[test]
+    fn shifted_sums_are_the_same_padded_patch() {
+        for (len, band, size) in [(9, 8, 3), (9, 2, 3), (7, 6, 2), (12, 11, 5), (6, 0, 3)] {
+            let p = AxisPairs::new(len, false, band, size / 2);
+            let op = ColOp::patch(&p, &p, size, Padding::Same);
+            assert!(matches!(op, ColOp::Shift { .. }), "{op:?}");
+            let src = row(&p);
+            let want = by_terms(&AxisOp::patch(&p, &p, size, Padding::Same), &src, p.size());
+            assert_close_on(&p, &apply(&op, &src, p.size()), &want);
+        }
+    }
+
+    #[test]
+    fn dense_pooling_is_the_strided_pooling() {
+        let h = [0.25, 0.5, 0.25, 0.125];
+        for (len, stride, wrap, band_out) in
+            [(12usize, 2, false, 5), (11, 3, false, 3), (12, 2, true, 5), (9, 1, false, 8)]
+        {
+            let out_len = len.div_ceil(stride);
+            let output = AxisPairs::new(out_len, wrap, band_out, 1);
+            let band_in = AxisPairs::pooled_band(band_out, wrap, h.len(), stride, len, wrap);
+            let input = AxisPairs::new(len, wrap, band_in, 1);
+            let op = AxisOp::pool(&input, &output, &h, stride, wrap);
+            let pool = Pool::Filter { h: h.to_vec(), stride };
+            let dense = ColOp::pool(op.clone(), &pool, &input, &output, wrap);
+            assert!(matches!(dense, ColOp::Dense(_)), "{len} {stride}");
+            let src = row(&input);
+            let got = apply(&dense, &src, output.size());
+            assert_close_on(&output, &got, &by_terms(&op, &src, output.size()));
+        }
+    }
+
+    #[test]
+    fn global_average_is_a_sum_over_the_row() {
+        let input = AxisPairs::new(6, false, 5, 1);
+        let output = AxisPairs::trivial();
+        let op = AxisOp::global_average(&input, &output);
+        let total = ColOp::pool(op.clone(), &Pool::GlobalAverage, &input, &output, false);
+        assert!(matches!(total, ColOp::Total { .. }));
+        let src = row(&input);
+        assert_close_on(&output, &apply(&total, &src, 1), &by_terms(&op, &src, 1));
+    }
+
+    #[test]
+    fn gathers_combine_rows() {
+        let src: Vec<f64> = (0..20).map(|i| i as f64).collect();
+        let mut out = vec![0.0; 4];
+        let terms = [(2, 0.5), (3, 2.0), (4, 1.0), (1, 1.0), (5, -1.0)];
+        for n in 1..=terms.len() {
+            let got = gather::<f64, false>(&terms[..n], &src, (1, 4), &mut out).to_vec();
+            let want: Vec<f64> =
+                (0..4).map(|k| terms[..n].iter().map(|&(q, w)| w * src[(q - 1) * 4 + k]).sum()).collect();
+            assert_eq!(got, want);
         }
     }
 }

@@ -1,25 +1,30 @@
-//! One pair's recursion (SPEC §2) in a reusable workspace.
+//! One pair's kernel values, in the precision its workspace was made for.
 
-use crate::maps::{self, Tangent};
+use crate::maps;
 use crate::plan::Plan;
-use crate::signal::Signal;
+use crate::real::{Precision, Real};
+use crate::recursion::{self, Sides};
+use crate::signal::{Parts, Signal};
 
-/// Buffers for one thread's maps, sized once for a plan and reused for
-/// every pair: no allocation per pair.
+/// One thread's buffers (see `recursion::Workspace`), in one precision.
 #[derive(Debug)]
-pub struct Workspace {
-    /// The RF map G (Σ, then B1, then G of the next layer).
-    pub g: Vec<f64>,
-    /// The NTK map H (Γ, then B0 ⊙ Γ + B1, then H of the next layer).
-    pub h: Vec<f64>,
-    /// Halfway point of separable steps.
-    pub scratch: Vec<f64>,
+pub enum Workspace {
+    F64(recursion::Workspace<f64>),
+    F32(recursion::Workspace<f32>),
 }
 
 impl Workspace {
-    pub fn new(plan: &Plan) -> Workspace {
-        let n = plan.max_size;
-        Workspace { g: vec![0.0; n], h: vec![0.0; n], scratch: vec![0.0; n] }
+    pub fn new(plan: &Plan, precision: Precision) -> Workspace {
+        match precision {
+            Precision::F64 => Workspace::F64(recursion::Workspace::new(plan)),
+            Precision::F32 => Workspace::F32(recursion::Workspace::new(plan)),
+        }
+    }
+
+    /// Bytes a workspace of `plan` holds once it has run on signals of
+    /// `channels` (for memory guards).
+    pub fn bytes_for(plan: &Plan, precision: Precision, channels: usize) -> usize {
+        recursion::Workspace::<f64>::slots_for(plan, channels) * precision.bytes()
     }
 }
 
@@ -31,30 +36,120 @@ pub struct Values {
 }
 
 /// `K_RF(a, b)` and, with `ntk`, `K_NTK(a, b)`. `same` marks a signal
-/// paired with itself. `plan` is the network's plan for `Target::Readout`.
+/// paired with itself. `plan` is the network's plan for `Target::Readout`;
+/// the signals were made with a workspace of the same precision as `ws`.
 pub fn kernel(plan: &Plan, a: &Signal, b: &Signal, same: bool, ntk: bool, ws: &mut Workspace) -> Values {
-    let Workspace { g, h, scratch } = ws;
-    maps::inner_products(&plan.input, &a.planar, &b.planar, g);
-    let mut from = &plan.input;
-    for (k, layer) in plan.layers.iter().enumerate() {
-        maps::apply(&layer.patch, from, &layer.patched, g, scratch);
-        let tangent = match (ntk, k) {
-            (false, _) => Tangent::Skip,
-            (true, 0) => Tangent::FromSigma(h),
-            (true, _) => {
-                maps::apply(&layer.patch, from, &layer.patched, h, scratch);
-                Tangent::Gamma(h)
-            }
-        };
-        maps::relu(&layer.patched, &a.norms[k], &b.norms[k], same, g, tangent);
-        let pool = layer.pool.as_ref().expect("readout plans pool every layer");
-        maps::apply(pool, &layer.patched, &layer.output, g, scratch);
-        if ntk {
-            maps::apply(pool, &layer.patched, &layer.output, h, scratch);
-        }
-        from = &layer.output;
+    match (ws, a, b) {
+        (Workspace::F64(ws), Signal::F64(a), Signal::F64(b)) => values(plan, Pair { a, b }, same, ntk, ws),
+        (Workspace::F32(ws), Signal::F32(a), Signal::F32(b)) => values(plan, Pair { a, b }, same, ntk, ws),
+        _ => panic!("signals and workspace of different precisions"),
     }
-    // The readout stores only diagonal pairs: the trace is the sum.
-    let size = from.size();
-    Values { ntk: ntk.then(|| h[..size].iter().sum()), rf: g[..size].iter().sum() }
+}
+
+fn values<T: Real>(
+    plan: &Plan,
+    mut pair: Pair<'_, T>,
+    same: bool,
+    ntk: bool,
+    ws: &mut recursion::Workspace<T>,
+) -> Values {
+    recursion::run(plan, &mut pair, same, ntk, ws);
+    // The readout stores only diagonal pairs (and zero halos): the trace is the sum.
+    let (g, h) = ws.output(plan);
+    Values { ntk: ntk.then(|| maps::total(h)), rf: maps::total(g) }
+}
+
+/// Two signals whose norms are known.
+struct Pair<'a, T> {
+    a: &'a Parts<T>,
+    b: &'a Parts<T>,
+}
+
+impl<T> Sides<T> for Pair<'_, T> {
+    fn values(&self) -> (&[T], &[T]) {
+        (&self.a.planar, &self.b.planar)
+    }
+
+    fn observe(&mut self, _: usize, _: &crate::plan::Space, _: (usize, usize), _: &[T]) {}
+
+    fn norms(&self, k: usize) -> [&[T]; 2] {
+        [&self.a.norms[k], &self.b.norms[k]]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::isa::Isa;
+    use crate::net::{Layer, Net, Padding, Pool};
+    use crate::plan::Target;
+    use ndarray::{Array, Axis};
+
+    fn values(net: &Net, isa: Isa, precision: Precision) -> Vec<Values> {
+        let x = Array::from_shape_fn((3, 9, 8, 2), |(i, y, u, c)| {
+            ((i * 13 + y * 5 + u * 3 + c * 7) % 9) as f64 - 4.0
+        });
+        let x = x.into_dyn();
+        let mut readout = Plan::new(net, &[9, 8], Target::Readout).unwrap();
+        let mut norms = Plan::new(net, &[9, 8], Target::Norms).unwrap();
+        (readout.isa, norms.isa) = (isa, isa);
+        let mut ws = Workspace::new(&norms, precision);
+        let s: Vec<Signal> = (0..3).map(|i| Signal::new(x.index_axis(Axis(0), i), &norms, &mut ws)).collect();
+        let mut ws = Workspace::new(&readout, precision);
+        let pairs = [(0, 1, false), (1, 2, false), (2, 2, true)];
+        pairs.iter().map(|&(i, j, same)| kernel(&readout, &s[i], &s[j], same, true, &mut ws)).collect()
+    }
+
+    fn net() -> Net {
+        let layer = |pool| Layer { patch: vec![3, 3], padding: Padding::Same, pool };
+        let gaussian = Pool::Filter { h: vec![0.25, 0.5, 0.25], stride: 2 };
+        Net::new(vec![layer(Pool::identity()), layer(gaussian), layer(Pool::GlobalAverage)]).unwrap()
+    }
+
+    fn close(a: &[Values], b: &[Values], rtol: f64) {
+        for (a, b) in a.iter().zip(b) {
+            for (x, y) in [(a.rf, b.rf), (a.ntk.unwrap(), b.ntk.unwrap())] {
+                assert!((x - y).abs() <= rtol * y.abs(), "{x} {y}");
+            }
+        }
+    }
+
+    #[test]
+    fn memory_estimates_count_what_is_allocated() {
+        for net in [
+            net(),
+            Net::new(vec![Layer { patch: vec![3, 3], padding: Padding::Same, pool: Pool::GlobalAverage }])
+                .unwrap(),
+        ] {
+            let x = Array::from_shape_fn((2, 9, 8, 2), |(i, y, u, c)| (i + y * u + c) as f64).into_dyn();
+            let readout = Plan::new(&net, &[9, 8], Target::Readout).unwrap();
+            let norms = Plan::new(&net, &[9, 8], Target::Norms).unwrap();
+            for precision in [Precision::F64, Precision::F32] {
+                let mut ws_norms = Workspace::new(&norms, precision);
+                let s = Signal::new(x.index_axis(Axis(0), 0), &norms, &mut ws_norms);
+                let mut ws = Workspace::new(&readout, precision);
+                kernel(&readout, &s, &s, true, true, &mut ws);
+                let Workspace::F64(ws) = ws else { continue };
+                assert_eq!(ws.slots() * 8, Workspace::bytes_for(&readout, precision, 2));
+                let Signal::F64(parts) = s else { unreachable!() };
+                let values = parts.planar.len() + parts.norms.iter().map(Vec::len).sum::<usize>();
+                assert_eq!(values * 8, Signal::bytes_for(&norms, precision, 2));
+            }
+        }
+    }
+
+    #[test]
+    fn portable_and_simd_builds_agree() {
+        let (best, portable) =
+            (values(&net(), Isa::best(), Precision::F64), values(&net(), Isa::portable(), Precision::F64));
+        // One rounding apart (fused or not), magnified near c = ±1 (SPEC §4).
+        close(&best, &portable, 1e-9);
+    }
+
+    #[test]
+    fn float32_is_float64_to_single_precision() {
+        for isa in [Isa::best(), Isa::portable()] {
+            close(&values(&net(), isa, Precision::F32), &values(&net(), isa, Precision::F64), 1e-5);
+        }
+    }
 }

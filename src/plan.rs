@@ -1,13 +1,26 @@
 //! Everything about a network on a given input shape that does not depend on
-//! the signals: which pairs each map stores and the compiled steps between
-//! them. Built once per call, shared by all threads.
+//! the signals: which pairs each map stores, the compiled steps between
+//! them, and the order maps are computed in. Built once per call, shared by
+//! all threads.
 //!
 //! A map over pairs of a (up to) 2-D grid is a matrix whose rows are the
 //! pairs of the first spatial axis and whose columns are the pairs of the
-//! second; axes the input does not have are trivial (one pair).
+//! second; axes the input does not have are trivial (one pair). Steps act
+//! on rows (a few whole rows combined) and within rows (columns), so the
+//! recursion runs row by row with every row in cache.
+//!
+//! Rows of one offset group only ever read rows of the same group through a
+//! patch step or identity pooling (both keep `u' − u`). So the layers from
+//! one non-trivial pooling to the next form a *segment* whose maps are
+//! computed one row group (a *tile*) at a time, through all of the
+//! segment's layers, without storing whole maps; only a segment's last
+//! pooling writes a whole (pooled, smaller) map, read by the next segment.
 
-use crate::axis::{AxisOp, AxisPairs};
+use std::ops::Range;
+
+use crate::axis::{AxisOp, AxisPairs, ColOp, Terms};
 use crate::error::Result;
+use crate::isa::Isa;
 use crate::net::{Net, Padding, Pool};
 
 /// The stored pairs of a map: rows (first axis) × columns (second axis).
@@ -18,6 +31,7 @@ pub struct Space {
 }
 
 impl Space {
+    /// Number of slots.
     pub fn size(&self) -> usize {
         self.rows.size() * self.cols.size()
     }
@@ -33,22 +47,52 @@ impl Space {
     }
 }
 
-/// A step applied separably: first along rows, then along columns.
+/// Patch step: each patched row combines a few input rows (`rows`, grouped
+/// by patched row), then the columns are patched.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Step {
-    pub rows: AxisOp,
-    pub cols: AxisOp,
+pub struct PatchStep {
+    pub rows: Terms,
+    pub cols: ColOp,
+}
+
+/// Pooling step: each patched row, pooled along its columns, is added into
+/// a few output rows (`rows`, grouped by patched row).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PoolStep {
+    pub rows: Terms,
+    pub cols: ColOp,
+    /// Leaves the map as it is (same pairs, weight 1).
+    pub identity: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerPlan {
     /// From the layer's input space to `patched`.
-    pub patch: Step,
+    pub patch: PatchStep,
     /// Where Σ, the norms and the non-linearity live.
     pub patched: Space,
     /// From `patched` to `output`; `None` where nothing downstream needs it.
-    pub pool: Option<Step>,
+    pub pool: Option<PoolStep>,
     pub output: Space,
+}
+
+/// Layers whose maps are computed tile by tile (see the module doc).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Segment {
+    pub layers: Range<usize>,
+    /// The tile holding the diagonal pairs comes first (the norms of a
+    /// signal are read off it before other tiles need them).
+    pub tiles: Vec<Tile>,
+}
+
+/// Rows computed together: one offset group of the segment's last patched
+/// map and the rows it depends on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tile {
+    /// Rows of the segment's input map.
+    pub input: Range<usize>,
+    /// Rows of each of the segment's patched maps.
+    pub patched: Vec<Range<usize>>,
 }
 
 /// What the maps are computed for.
@@ -64,8 +108,17 @@ pub enum Target {
 pub struct Plan {
     pub input: Space,
     pub layers: Vec<LayerPlan>,
-    /// Largest map (including the halfway point of a separable step).
-    pub max_size: usize,
+    pub segments: Vec<Segment>,
+    /// Largest tile of a map (slots).
+    pub tile_size: usize,
+    /// Longest row (slots).
+    pub row_size: usize,
+    /// Largest map a segment writes (slots).
+    pub map_size: usize,
+    /// Scratch of the column steps (slots).
+    pub scratch_size: usize,
+    /// The instructions the recursion is compiled for.
+    pub isa: Isa,
 }
 
 /// Per-layer facts of one axis: grid lengths and the step parameters.
@@ -82,7 +135,6 @@ impl Plan {
         assert!(grid.len() <= 2, "inputs have at most two spatial axes");
         let grids = net.grids(grid)?;
         let layers = net.layers();
-        let depth = layers.len();
         // Real axes map to (rows, cols) = (y, x); a 1-D signal is one row.
         let axis_of = |a: usize| -> Option<usize> {
             match (grid.len(), a) {
@@ -91,103 +143,208 @@ impl Plan {
                 _ => None,
             }
         };
-        let wrap = |k: usize| layers[k.min(depth - 1)].padding == Padding::Circular;
-
-        // For each of the two matrix axes: spaces and steps, layer by layer.
-        let mut axis_spaces: Vec<Vec<(AxisPairs, AxisPairs)>> = Vec::new(); // (patched, output)
-        let mut axis_inputs: Vec<AxisPairs> = Vec::new();
-        let mut axis_steps: Vec<Vec<(AxisOp, Option<AxisOp>)>> = Vec::new();
-        for a in 0..2 {
-            let Some(ax) = axis_of(a) else {
-                axis_inputs.push(AxisPairs::trivial());
-                axis_spaces.push(vec![(AxisPairs::trivial(), AxisPairs::trivial()); depth]);
-                axis_steps.push((0..depth).map(|_| (AxisOp::identity(), Some(AxisOp::identity()))).collect());
-                continue;
-            };
-            let facts: Vec<AxisLayer> = grids
-                .iter()
-                .zip(layers)
-                .map(|(g, l)| AxisLayer {
-                    input: g.input[ax],
-                    patched: g.patched[ax],
-                    pooled: g.pooled[ax],
-                    patch: l.patch[ax],
-                })
-                .collect();
-            // Bands, from the readout backwards: (patched band, output band).
-            let mut bands = vec![(0usize, 0usize); depth];
-            let mut needed = 0; // band of the current layer's output
-            for k in (0..depth).rev() {
-                let patched_band = if target == Target::Norms && k == depth - 1 {
-                    0
-                } else {
-                    match &layers[k].pool {
-                        Pool::GlobalAverage => facts[k].patched,
-                        Pool::Filter { h, stride } => AxisPairs::pooled_band(
-                            needed,
-                            wrap(k + 1),
-                            h.len(),
-                            *stride,
-                            facts[k].patched,
-                            wrap(k),
-                        ),
-                    }
-                };
-                bands[k] = (patched_band, needed);
-                needed = patched_band;
+        let [rows, cols] = [0, 1].map(|a| match axis_of(a) {
+            None => AxisPlan::trivial(layers.len()),
+            Some(ax) => {
+                let facts: Vec<AxisLayer> = grids
+                    .iter()
+                    .zip(layers)
+                    .map(|(g, l)| AxisLayer {
+                        input: g.input[ax],
+                        patched: g.patched[ax],
+                        pooled: g.pooled[ax],
+                        patch: l.patch[ax],
+                    })
+                    .collect();
+                // Halos between column groups stand for the zero padding of
+                // "same" patches (see ColOp::Shift); rows need none.
+                let halo = if a == 1 { column_halo(net, &facts) } else { 0 };
+                AxisPlan::new(net, &facts, target, halo)
             }
-            let input = AxisPairs::new(facts[0].input, wrap(0), needed);
-            let mut spaces = Vec::with_capacity(depth);
-            let mut steps = Vec::with_capacity(depth);
-            let mut current = input.clone();
-            for k in 0..depth {
-                let patched = AxisPairs::new(facts[k].patched, wrap(k), bands[k].0);
-                let output = AxisPairs::new(facts[k].pooled, wrap(k + 1), bands[k].1);
-                let patch = AxisOp::patch(&current, &patched, facts[k].patch, layers[k].padding);
-                let pool = (target == Target::Readout || k + 1 < depth).then(|| match &layers[k].pool {
-                    Pool::GlobalAverage => AxisOp::global_average(&patched, &output),
-                    Pool::Filter { h, stride } => AxisOp::pool(&patched, &output, h, *stride, wrap(k)),
-                });
-                steps.push((patch, pool));
-                current = output.clone();
-                spaces.push((patched, output));
-            }
-            axis_inputs.push(input);
-            axis_spaces.push(spaces);
-            axis_steps.push(steps);
-        }
+        });
+        Ok(Plan::assemble(net, rows, cols))
+    }
 
-        let [rows_in, cols_in]: [AxisPairs; 2] = axis_inputs.try_into().expect("two matrix axes");
-        let input = Space { rows: rows_in, cols: cols_in };
-        let mut max_size = input.size();
+    fn assemble(net: &Net, rows: AxisPlan, cols: AxisPlan) -> Plan {
+        let input = Space { rows: rows.input, cols: cols.input };
+        let mut layers = Vec::with_capacity(rows.pools.len());
         let mut previous = input.clone();
-        let mut plan_layers = Vec::with_capacity(depth);
-        let [row_steps, col_steps]: [Vec<_>; 2] = axis_steps.try_into().expect("two matrix axes");
-        for (k, ((row_patch, row_pool), (col_patch, col_pool))) in
-            row_steps.into_iter().zip(col_steps).enumerate()
-        {
-            let patched = Space { rows: axis_spaces[0][k].0.clone(), cols: axis_spaces[1][k].0.clone() };
-            let output = Space { rows: axis_spaces[0][k].1.clone(), cols: axis_spaces[1][k].1.clone() };
-            // A separable step passes through rows_out × cols_in.
-            max_size = max_size
-                .max(patched.rows.size() * previous.cols.size())
-                .max(patched.size())
-                .max(output.rows.size() * patched.cols.size())
-                .max(output.size());
+        for (k, (row_pool, col_pool)) in rows.pools.into_iter().zip(cols.pools).enumerate() {
+            let patched = Space { rows: rows.spaces[k].0.clone(), cols: cols.spaces[k].0.clone() };
+            let output = Space { rows: rows.spaces[k].1.clone(), cols: cols.spaces[k].1.clone() };
+            let padding = net.layers()[k].padding;
+            let patch = PatchStep {
+                rows: AxisOp::patch(&previous.rows, &patched.rows, rows.patch[k], padding)
+                    .gather(patched.rows.size()),
+                cols: ColOp::patch(&previous.cols, &patched.cols, cols.patch[k], padding),
+            };
             let pool = match (row_pool, col_pool) {
-                (Some(rows), Some(cols)) => Some(Step { rows, cols }),
+                (Some(r), Some(c)) => Some(PoolStep {
+                    identity: r.is_identity() && c.is_identity(),
+                    rows: r.scatter(patched.rows.size()),
+                    cols: ColOp::pool(
+                        c,
+                        &net.layers()[k].pool,
+                        &patched.cols,
+                        &output.cols,
+                        padding == Padding::Circular,
+                    ),
+                }),
                 _ => None,
             };
-            plan_layers.push(LayerPlan {
-                patch: Step { rows: row_patch, cols: col_patch },
-                patched,
-                pool,
-                output: output.clone(),
-            });
+            layers.push(LayerPlan { patch, patched, pool, output: output.clone() });
             previous = output;
         }
-        Ok(Plan { input, layers: plan_layers, max_size })
+        let segments = segments(&layers);
+        let row_size = std::iter::once(&input)
+            .chain(layers.iter().flat_map(|l| [&l.patched, &l.output]))
+            .map(|s| s.cols.size())
+            .max()
+            .expect("a plan has an input space");
+
+        let tile_size = largest_tile(&input, &layers, &segments);
+        // Only a segment's last layer writes its output map.
+        let map_size = segments.iter().map(|seg| layers[seg.layers.end - 1].output.size()).max().unwrap_or(0);
+        let scratch_size = layers
+            .iter()
+            .flat_map(|l| std::iter::once(&l.patch.cols).chain(l.pool.as_ref().map(|p| &p.cols)))
+            .map(ColOp::scratch)
+            .max()
+            .unwrap_or(0);
+        Plan { input, layers, segments, tile_size, row_size, map_size, scratch_size, isa: Isa::best() }
     }
+}
+
+/// One matrix axis of every layer: the stored pairs and the steps.
+struct AxisPlan {
+    input: AxisPairs,
+    /// (patched, output) per layer.
+    spaces: Vec<(AxisPairs, AxisPairs)>,
+    /// Pooling per layer, where needed.
+    pools: Vec<Option<AxisOp>>,
+    /// Patch size per layer.
+    patch: Vec<usize>,
+}
+
+impl AxisPlan {
+    fn trivial(depth: usize) -> AxisPlan {
+        AxisPlan {
+            input: AxisPairs::trivial(),
+            spaces: vec![(AxisPairs::trivial(), AxisPairs::trivial()); depth],
+            pools: vec![Some(AxisOp::identity()); depth],
+            patch: vec![1; depth],
+        }
+    }
+
+    fn new(net: &Net, facts: &[AxisLayer], target: Target, halo: usize) -> AxisPlan {
+        let layers = net.layers();
+        let depth = layers.len();
+        let wrap = |k: usize| layers[k.min(depth - 1)].padding == Padding::Circular;
+        // Bands, from the readout backwards: (patched band, output band).
+        let mut bands = vec![(0usize, 0usize); depth];
+        let mut needed = 0; // band of the current layer's output
+        for k in (0..depth).rev() {
+            let patched_band = if target == Target::Norms && k == depth - 1 {
+                0
+            } else {
+                match &layers[k].pool {
+                    Pool::GlobalAverage => facts[k].patched,
+                    Pool::Filter { h, stride } => AxisPairs::pooled_band(
+                        needed,
+                        wrap(k + 1),
+                        h.len(),
+                        *stride,
+                        facts[k].patched,
+                        wrap(k),
+                    ),
+                }
+            };
+            bands[k] = (patched_band, needed);
+            needed = patched_band;
+        }
+        let input = AxisPairs::new(facts[0].input, wrap(0), needed, halo);
+        let mut spaces = Vec::with_capacity(depth);
+        let mut pools = Vec::with_capacity(depth);
+        for k in 0..depth {
+            let patched = AxisPairs::new(facts[k].patched, wrap(k), bands[k].0, halo);
+            let output = AxisPairs::new(facts[k].pooled, wrap(k + 1), bands[k].1, halo);
+            pools.push((target == Target::Readout || k + 1 < depth).then(|| match &layers[k].pool {
+                Pool::GlobalAverage => AxisOp::global_average(&patched, &output),
+                Pool::Filter { h, stride } => AxisOp::pool(&patched, &output, h, *stride, wrap(k)),
+            }));
+            spaces.push((patched, output));
+        }
+        AxisPlan { input, spaces, pools, patch: facts.iter().map(|f| f.patch).collect() }
+    }
+}
+
+/// Reach of the widest "same" patch along the columns: halos that wide make
+/// every such patch a single shifted sum over a row.
+fn column_halo(net: &Net, facts: &[AxisLayer]) -> usize {
+    net.layers()
+        .iter()
+        .zip(facts)
+        .filter(|(l, _)| l.padding == Padding::Same)
+        .map(|(_, f)| f.patch / 2)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Slots of the largest tile a layer reads or writes.
+fn largest_tile(input: &Space, layers: &[LayerPlan], segments: &[Segment]) -> usize {
+    let mut size = 0;
+    for seg in segments {
+        for tile in &seg.tiles {
+            if seg.layers.start == 0 {
+                size = size.max(tile.input.len() * input.cols.size());
+            }
+            for (rows, k) in tile.patched.iter().zip(seg.layers.clone()) {
+                size = size.max(rows.len() * layers[k].patched.cols.size());
+            }
+        }
+    }
+    size
+}
+
+/// Splits the layers into segments: each ends at the first layer whose
+/// pooling is not the identity (or that has none, or is the last).
+fn segments(layers: &[LayerPlan]) -> Vec<Segment> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (k, layer) in layers.iter().enumerate() {
+        let through = k + 1 < layers.len() && layer.pool.as_ref().is_some_and(|p| p.identity);
+        if !through {
+            out.push(Segment { layers: start..k + 1, tiles: tiles(layers, start..k + 1) });
+            start = k + 1;
+        }
+    }
+    out
+}
+
+/// One tile per offset group of the last layer's patched rows, each with
+/// the rows it reads at every earlier layer of the segment; the group of
+/// the diagonal first.
+fn tiles(layers: &[LayerPlan], seg: Range<usize>) -> Vec<Tile> {
+    let last = &layers[seg.end - 1].patched.rows;
+    let diagonal = last.diagonal().start;
+    let mut tiles: Vec<Tile> = last
+        .groups()
+        .map(|group| {
+            let mut patched = vec![0..0; seg.len()];
+            let mut rows = group;
+            for k in seg.clone().rev() {
+                patched[k - seg.start] = rows.clone();
+                let sources = rows.clone().flat_map(|p| layers[k].patch.rows.row(p).iter().map(|&(q, _)| q));
+                let (lo, hi) = sources.fold((usize::MAX, 0), |(lo, hi), q| (lo.min(q), hi.max(q + 1)));
+                rows = if lo < hi { lo..hi } else { 0..0 };
+            }
+            Tile { input: rows, patched }
+        })
+        .collect();
+    let first =
+        tiles.iter().position(|t| t.patched[seg.len() - 1].contains(&diagonal)).expect("a diagonal group");
+    tiles.swap(0, first);
+    tiles
 }
 
 #[cfg(test)]
@@ -202,33 +359,59 @@ mod tests {
         .unwrap()
     }
 
+    fn pairs(space: &Space) -> usize {
+        space.rows.count() * space.cols.count()
+    }
+
     #[test]
     fn identity_pooling_needs_only_the_diagonal() {
         let n = net(vec![(3, Padding::Same, Pool::identity()); 3]);
         let plan = Plan::new(&n, &[32, 32], Target::Readout).unwrap();
-        assert_eq!(plan.input.size(), 32 * 32);
-        assert!(plan.layers.iter().all(|l| l.patched.size() == 32 * 32));
+        assert_eq!(pairs(&plan.input), 32 * 32);
+        assert!(plan.layers.iter().all(|l| pairs(&l.patched) == 32 * 32));
+        // One segment, one tile: the diagonal rows.
+        assert_eq!(plan.segments.len(), 1);
+        assert_eq!(plan.segments[0].tiles, vec![Tile { input: 0..32, patched: vec![0..32; 3] }]);
+        assert!(matches!(plan.layers[1].patch.cols, ColOp::Shift { first: -1, taps: 3, .. }));
     }
 
     #[test]
     fn global_pooling_needs_every_pair() {
         let n = net(vec![(3, Padding::Same, Pool::identity()), (3, Padding::Same, Pool::GlobalAverage)]);
         let plan = Plan::new(&n, &[8, 8], Target::Readout).unwrap();
-        assert_eq!(plan.input.size(), 64 * 64);
-        assert_eq!(plan.layers[1].output.size(), 1);
+        assert_eq!(pairs(&plan.input), 64 * 64);
+        assert_eq!(pairs(&plan.layers[1].output), 1);
+        // One segment, a tile per row offset, the diagonal first, each a
+        // group through both layers.
+        let seg = &plan.segments[0];
+        assert_eq!((seg.layers.clone(), seg.tiles.len()), (0..2, 15));
+        assert_eq!(plan.input.rows.pair_at(seg.tiles[0].input.start), Some((0, 0)));
+        let groups: Vec<_> = plan.layers[1].patched.rows.groups().collect();
+        for tile in &seg.tiles {
+            assert!(groups.contains(&tile.input) && tile.patched == vec![tile.input.clone(); 2]);
+        }
         // The norms need only the diagonal.
         let norms = Plan::new(&n, &[8, 8], Target::Norms).unwrap();
-        assert_eq!(norms.input.size(), 64);
+        assert_eq!(pairs(&norms.input), 64);
         assert!(norms.layers[1].pool.is_none());
     }
 
     #[test]
-    fn local_pooling_needs_a_band() {
+    fn local_pooling_needs_a_band_and_ends_a_segment() {
+        let avg = Pool::Filter { h: vec![0.5, 0.5], stride: 2 };
+        let n = net(vec![(3, Padding::Same, avg), (3, Padding::Same, Pool::GlobalAverage)]);
+        let plan = Plan::new(&n, &[16, 16], Target::Readout).unwrap();
+        // Offsets |δ| ≤ 15 on each axis after pooling, so 2·15 + 1 before.
+        assert_eq!(plan.layers[0].patched.rows.count(), 16 * 16);
         let n = net(vec![(3, Padding::Same, Pool::Filter { h: vec![0.5, 0.5], stride: 2 })]);
         let plan = Plan::new(&n, &[16, 16], Target::Readout).unwrap();
         // Offsets |δ| ≤ 1 on each axis: 16 + 2·15 pairs.
-        assert_eq!(plan.layers[0].patched.rows.size(), 46);
-        assert_eq!(plan.layers[0].output.rows.size(), 8);
+        assert_eq!(plan.layers[0].patched.rows.count(), 46);
+        assert_eq!(plan.layers[0].output.rows.count(), 8);
+        let n = net(vec![(3, Padding::Same, Pool::Filter { h: vec![0.5, 0.5], stride: 2 }); 3]);
+        let plan = Plan::new(&n, &[16, 16], Target::Readout).unwrap();
+        let layers: Vec<_> = plan.segments.iter().map(|s| s.layers.clone()).collect();
+        assert_eq!(layers, vec![0..1, 1..2, 2..3]);
     }
 
     #[test]
@@ -237,6 +420,7 @@ mod tests {
             Net::new(vec![Layer { patch: vec![], padding: Padding::Same, pool: Pool::identity() }]).unwrap();
         let plan = Plan::new(&n, &[], Target::Readout).unwrap();
         assert_eq!(plan.input.size(), 1);
-        assert!(plan.layers[0].patch.rows.is_identity() && plan.layers[0].patch.cols.is_identity());
+        assert_eq!(plan.layers[0].patch.rows.row(0), &[(0, 1.0)]);
+        assert_eq!(plan.layers[0].patch.cols, ColOp::Identity);
     }
 }

@@ -13,6 +13,7 @@ use pyo3::prelude::*;
 use crate::error::Error;
 use crate::gram::{self, Control, Inputs, Kind};
 use crate::net::{Layer, Net, Padding, Pool};
+use crate::real::Precision;
 use crate::threads;
 
 /// How often the waiting thread looks for Ctrl-C.
@@ -116,13 +117,22 @@ fn kind_from(kind: &str) -> PyResult<Kind> {
     }
 }
 
+/// The precision maps are computed in, by its NumPy name.
+fn precision_from(dtype: &str) -> PyResult<Precision> {
+    match dtype {
+        "float64" => Ok(Precision::F64),
+        "float32" => Ok(Precision::F32),
+        other => Err(PyValueError::new_err(format!("dtype: expected 'float64' or 'float32', got {other:?}"))),
+    }
+}
+
 type Vectors<'py> = (Option<Bound<'py, PyArray1<f64>>>, Option<Bound<'py, PyArray1<f64>>>);
 
 /// Writes the Gram matrices of `x` against `z` (against itself when `z` is
 /// None) into `ntk` and `rf` (either may be None), in blocks of at most
 /// `block` signals a side, passing the pairs done so far to `progress`.
 #[pyfunction]
-#[pyo3(signature = (layers, x, z, ntk, rf, block, progress))]
+#[pyo3(signature = (layers, x, z, ntk, rf, block, dtype, progress))]
 #[allow(clippy::too_many_arguments)]
 fn kernel<'py>(
     py: Python<'py>,
@@ -132,38 +142,43 @@ fn kernel<'py>(
     mut ntk: Option<PyReadwriteArray2<'py, f64>>,
     mut rf: Option<PyReadwriteArray2<'py, f64>>,
     block: usize,
+    dtype: &str,
     progress: Option<Bound<'py, PyAny>>,
 ) -> PyResult<()> {
     let net = net_from(layers)?;
-    let inputs = Inputs::new(x.as_array(), z.as_ref().map(|z| z.as_array())).map_err(to_pyerr)?;
+    let inputs = Inputs::new(x.as_array(), z.as_ref().map(|z| z.as_array()))
+        .map_err(to_pyerr)?
+        .with_precision(precision_from(dtype)?);
     let (ntk, rf) = (ntk.as_mut().map(|a| a.as_array_mut()), rf.as_mut().map(|a| a.as_array_mut()));
     run_detached(py, progress.as_ref(), |control| gram::gram_into(&net, &inputs, ntk, rf, block, control))
 }
 
 /// `(per_signal, per_thread)`: bytes of working memory of `kernel` for
-/// signals of shape `shape` (grid, then channels); see `gram::footprint`.
+/// signals of shape `shape` (grid, then channels) with maps in `dtype`;
+/// see `gram::footprint`.
 #[pyfunction]
-fn footprint(layers: Vec<LayerArgs>, shape: Vec<usize>) -> PyResult<(usize, usize)> {
+fn footprint(layers: Vec<LayerArgs>, shape: Vec<usize>, dtype: &str) -> PyResult<(usize, usize)> {
     let net = net_from(layers)?;
     let (channels, grid) = shape.split_last().ok_or_else(|| PyValueError::new_err("shape: empty"))?;
-    let f = gram::footprint(&net, grid, *channels).map_err(to_pyerr)?;
+    let f = gram::footprint(&net, grid, *channels, precision_from(dtype)?).map_err(to_pyerr)?;
     Ok((f.per_signal, f.per_thread))
 }
 
 /// Self-kernels `(ntk, rf)` of every signal of `x`; the one not asked for
 /// by `kind` is None.
 #[pyfunction]
-#[pyo3(signature = (layers, x, kind))]
+#[pyo3(signature = (layers, x, kind, dtype))]
 fn kernel_diagonal<'py>(
     py: Python<'py>,
     layers: Vec<LayerArgs>,
     x: PyReadonlyArrayDyn<'py, f64>,
     kind: &str,
+    dtype: &str,
 ) -> PyResult<Vectors<'py>> {
     let net = net_from(layers)?;
     let kind = kind_from(kind)?;
-    let x = x.as_array();
-    let out = run_detached(py, None, |control| gram::diagonal(&net, x, kind, control))?;
+    let inputs = Inputs::new(x.as_array(), None).map_err(to_pyerr)?.with_precision(precision_from(dtype)?);
+    let out = run_detached(py, None, |control| gram::diagonal(&net, &inputs, kind, control))?;
     Ok((out.ntk.map(|a| a.into_pyarray(py)), out.rf.map(|a| a.into_pyarray(py))))
 }
 

@@ -1,55 +1,81 @@
 //! Work that depends on one signal only, done once per signal: a compact
 //! copy of its values and its norm maps `N_k[u] = sqrt(Σ_k(x, x)[u, u])`.
 
-use ndarray::{ArrayView, Axis, IxDyn};
+use ndarray::{ArrayView, IxDyn};
 
-use crate::maps::{self, Tangent};
 use crate::pair::Workspace;
-use crate::plan::Plan;
+use crate::plan::{Plan, Space};
+use crate::real::{Precision, Real};
+use crate::recursion::{self, Sides};
+
+/// A signal ready to be paired, in the precision of the workspace that made it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Signal {
+    F64(Parts<f64>),
+    F32(Parts<f32>),
+}
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct Signal {
+pub struct Parts<T> {
     /// Channel-planar values: `planar[c · positions + p]`.
-    pub planar: Vec<f64>,
+    pub planar: Vec<T>,
     /// The norm map of every layer, on that layer's patched grid.
-    pub norms: Vec<Vec<f64>>,
+    pub norms: Vec<Vec<T>>,
 }
 
 impl Signal {
+    /// Bytes of a signal of `channels` on the grid of `norm_plan` (for
+    /// memory guards): its planar copy and its norm maps.
+    pub fn bytes_for(norm_plan: &Plan, precision: Precision, channels: usize) -> usize {
+        let norms: usize = norm_plan.layers.iter().map(|l| l.patched.positions()).sum();
+        (norm_plan.input.positions() * channels + norms) * precision.bytes()
+    }
+
     /// `x` is one signal, channels last; `norm_plan` is the plan of the
     /// network for `Target::Norms`.
     pub fn new(x: ArrayView<'_, f64, IxDyn>, norm_plan: &Plan, ws: &mut Workspace) -> Signal {
-        let channels = x.shape()[x.ndim() - 1];
-        let positions = x.len() / channels.max(1);
-        let mut planar = Vec::with_capacity(x.len());
-        for c in 0..channels {
-            planar.extend(x.index_axis(Axis(x.ndim() - 1), c).iter());
+        match ws {
+            Workspace::F64(ws) => Signal::F64(Parts::new(x, norm_plan, ws)),
+            Workspace::F32(ws) => Signal::F32(Parts::new(x, norm_plan, ws)),
         }
-        debug_assert_eq!(planar.len(), positions * channels);
-        let norms = self_recursion(norm_plan, &planar, ws);
-        Signal { planar, norms }
     }
 }
 
-/// The RF recursion of a signal with itself over the bands the norms need,
-/// reading each layer's norms off the diagonal of its Σ.
-fn self_recursion(plan: &Plan, planar: &[f64], ws: &mut Workspace) -> Vec<Vec<f64>> {
-    let Workspace { g, scratch, .. } = ws;
-    maps::inner_products(&plan.input, planar, planar, g);
-    let mut norms = Vec::with_capacity(plan.layers.len());
-    let mut from = &plan.input;
-    for layer in &plan.layers {
-        maps::apply(&layer.patch, from, &layer.patched, g, scratch);
-        let mut n = vec![0.0; layer.patched.positions()];
-        maps::diagonal(&layer.patched, g, &mut n);
-        // Σ(x, x)[u, u] ≥ 0: a sum of non-negative terms (filters are ≥ 0).
-        n.iter_mut().for_each(|v| *v = v.max(0.0).sqrt());
-        if let Some(pool) = &layer.pool {
-            maps::relu(&layer.patched, &n, &n, true, g, Tangent::Skip);
-            maps::apply(pool, &layer.patched, &layer.output, g, scratch);
+impl<T: Real> Parts<T> {
+    fn new(x: ArrayView<'_, f64, IxDyn>, plan: &Plan, ws: &mut recursion::Workspace<T>) -> Parts<T> {
+        let channels = x.shape()[x.ndim() - 1];
+        let positions = x.len() / channels;
+        let mut planar = vec![T::zero(); x.len()];
+        // Logical order is position-major, channel-minor.
+        for (i, &v) in x.iter().enumerate() {
+            planar[(i % channels) * positions + i / channels] = T::of(v);
         }
-        norms.push(n);
-        from = &layer.output;
+        // The RF recursion of the signal with itself over the bands the
+        // norms need, reading each layer's norms off the diagonal of its Σ.
+        let norms = plan.layers.iter().map(|l| vec![T::zero(); l.patched.positions()]).collect();
+        let mut own = Parts { planar, norms };
+        recursion::run(plan, &mut own, true, false, ws);
+        own
     }
-    norms
+}
+
+impl<T: Real> Sides<T> for Parts<T> {
+    fn values(&self) -> (&[T], &[T]) {
+        (&self.planar, &self.planar)
+    }
+
+    fn observe(&mut self, k: usize, space: &Space, (y, y2): (usize, usize), sigma: &[T]) {
+        if y == y2 {
+            let d = space.cols.diagonal();
+            let row = &mut self.norms[k][y * space.width()..][..d.len];
+            // Σ(x, x)[u, u] ≥ 0: a sum of non-negative terms (filters are ≥ 0).
+            for (n, &s) in row.iter_mut().zip(&sigma[d.start..d.start + d.len]) {
+                *n = s.max(T::zero()).sqrt();
+            }
+        }
+    }
+
+    fn norms(&self, k: usize) -> [&[T]; 2] {
+        [&self.norms[k], &self.norms[k]]
+    }
 }

@@ -17,16 +17,18 @@ def kernel(
     ntk: npt.NDArray[np.float64] | None,
     rf: npt.NDArray[np.float64] | None,
     block: int,
+    dtype: str,
     progress: Callable[[int], object] | None,
 ) -> None:
     """Writes the Gram matrices into ``ntk`` and ``rf`` (either may be None) in blocks
     of ``block`` signals a side, calling ``progress(pairs_done)`` as they advance."""
 
-def footprint(layers: list[LayerArgs], shape: list[int]) -> tuple[int, int]:
-    """Bytes of working memory ``(per_signal, per_thread)`` for signals of ``shape``."""
+def footprint(layers: list[LayerArgs], shape: list[int], dtype: str) -> tuple[int, int]:
+    """Bytes of working memory ``(per_signal, per_thread)`` for signals of ``shape``
+    with maps in ``dtype``."""
 
 def kernel_diagonal(
-    layers: list[LayerArgs], x: npt.NDArray[np.float64], kind: str
+    layers: list[LayerArgs], x: npt.NDArray[np.float64], kind: str, dtype: str
 ) -> tuple[npt.NDArray[np.float64] | None, npt.NDArray[np.float64] | None]:
     """Self-kernels ``(ntk, rf)``; the one ``kind`` does not ask for is None."""
 

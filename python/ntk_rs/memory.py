@@ -17,11 +17,12 @@ from . import _core
 BLOCK_MEMORY = 1 << 30
 
 
-def footprint(net, shape: tuple[int, ...]) -> tuple[int, int]:
+def footprint(net, shape: tuple[int, ...], dtype: str = "float64") -> tuple[int, int]:
     """``(per_signal, per_thread)``: bytes of working memory of ``net.kernel``
     for each signal of a block's rows and columns and for each thread, on
-    signals of ``shape`` (one signal: its grid, then channels)."""
-    return _core.footprint(net.engine_layers(len(shape) - 1), list(shape))
+    signals of ``shape`` (one signal: its grid, then channels), computing in
+    ``dtype``."""
+    return _core.footprint(net.engine_layers(len(shape) - 1), list(shape), dtype)
 
 
 def default_block(per_signal: int) -> int:
@@ -30,11 +31,13 @@ def default_block(per_signal: int) -> int:
     return max(1, BLOCK_MEMORY // (2 * per_signal))
 
 
-def plan(layers: list, shape: tuple[int, ...], n: int, m: int, block_size: int | None, new_bytes: int) -> int:
-    """The block size of a call on ``n × m`` pairs of signals of ``shape``
-    that allocates ``new_bytes`` of outputs; raises ``MemoryError`` when the
-    estimate exceeds the available memory."""
-    per_signal, per_thread = _core.footprint(layers, list(shape))
+def plan(
+    layers: list, shape: tuple[int, ...], dtype: str, n: int, m: int, block_size: int | None, new_bytes: int
+) -> int:
+    """The block size of a call on ``n × m`` pairs of signals of ``shape``,
+    computing in ``dtype``, that allocates ``new_bytes`` of outputs; raises
+    ``MemoryError`` when the estimate exceeds the available memory."""
+    per_signal, per_thread = _core.footprint(layers, list(shape), dtype)
     block = min(default_block(per_signal) if block_size is None else block_size, max(n, m, 1))
     threads = _core.get_num_threads()
     signals = per_signal * (min(block, n) + min(block, m))

@@ -21,8 +21,10 @@ from .progress import Progress
 
 Padding = Literal["same", "valid", "circular"]
 Kind = Literal["ntk", "rf", "both"]
+Dtype = Literal["float64", "float32"]
 PADDINGS = ("same", "valid", "circular")
 KINDS = ("ntk", "rf", "both")
+DTYPES = ("float64", "float32")
 
 
 def _positive_int(value: object, name: str) -> int:
@@ -268,6 +270,22 @@ def check_kind(kind: object) -> str:
     return kind  # type: ignore[return-value]
 
 
+def check_dtype(dtype: object) -> str:
+    """The name of the precision ``dtype`` asks for: ``"float64"`` or ``"float32"``
+    (NumPy dtypes and their aliases are accepted)."""
+    if dtype is None or isinstance(dtype, bool):
+        raise TypeError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    try:
+        name = np.dtype(dtype).name  # type: ignore[call-overload]
+    except TypeError:
+        if isinstance(dtype, str):
+            raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}") from None
+        raise TypeError(f"dtype must be 'float64' or 'float32', got {dtype!r}") from None
+    if name not in DTYPES:
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    return name
+
+
 def check_pair(X: np.ndarray, Z: np.ndarray) -> None:
     """X and Z must describe signals of the same kind and shape."""
     if X.ndim != Z.ndim:
@@ -323,7 +341,9 @@ class CNN:
             for k, layer in enumerate(self.layers)
         ]
 
-    def kernel(self, X, Z=None, kind: Kind = "ntk", *, out=None, block_size=None, progress=False):
+    def kernel(
+        self, X, Z=None, kind: Kind = "ntk", dtype: Dtype = "float64", *, out=None, block_size=None, progress=False
+    ):
         """Gram matrix of the kernel between the signals of ``X`` and ``Z``.
 
         ``X`` has shape ``(n, c)`` (vectors), ``(n, L, c)`` (1-D) or
@@ -331,8 +351,10 @@ class CNN:
         signals, or ``None`` for ``X`` against itself (each unordered pair
         computed once and both triangles written, the diagonal without the
         precision loss of c = 1). ``kind`` is ``"ntk"``, ``"rf"`` or
-        ``"both"`` (a tuple ``(ntk, rf)``). Returns float64 arrays of shape
-        ``(n, m)``.
+        ``"both"`` (a tuple ``(ntk, rf)``). ``dtype`` is the precision of the
+        computation: ``"float64"``, or ``"float32"`` (faster; relative error
+        below 1e-3, see the README). Returns float64 arrays of shape
+        ``(n, m)`` either way.
 
         ``out``: write into this float64 array of shape ``(n, m)`` (any
         strides; a ``numpy.memmap`` larger than memory is fine) and return
@@ -346,6 +368,7 @@ class CNN:
         exceeds what is available.
         """
         kind = check_kind(kind)
+        dtype = check_dtype(dtype)
         X = as_signals(X, "X")
         if Z is X:
             Z = None
@@ -358,19 +381,20 @@ class CNN:
         n, m = len(X), len(X if Z is None else Z)
         outs = None if out is None else check_out(out, kind, (n, m), (X, Z))
         new_bytes = 0 if outs is not None else 8 * n * m * (2 if kind == "both" else 1)
-        block = memory.plan(layers, X.shape[1:], n, m, block_size, new_bytes)
+        block = memory.plan(layers, X.shape[1:], dtype, n, m, block_size, new_bytes)
         if outs is None:
             outs = tuple(np.empty((n, m)) if kind in (k, "both") else None for k in ("ntk", "rf"))
         with Progress(progress, n * (n + 1) // 2 if Z is None else n * m) as report:
-            _core.kernel(layers, X, Z, *outs, block, report if report.active else None)
+            _core.kernel(layers, X, Z, *outs, block, dtype, report if report.active else None)
         return _pick(kind, outs)
 
-    def kernel_diagonal(self, X, kind: Kind = "ntk"):
+    def kernel_diagonal(self, X, kind: Kind = "ntk", dtype: Dtype = "float64"):
         """``K(x_i, x_i)`` for every signal of ``X``, shape ``(n,)``, without the
-        Gram matrix; equal, bit for bit, to ``np.diag(self.kernel(X, kind=kind))``."""
+        Gram matrix; equal, bit for bit, to ``np.diag(self.kernel(X, kind=kind, dtype=dtype))``."""
         kind = check_kind(kind)
+        dtype = check_dtype(dtype)
         X = as_signals(X, "X")
-        return _pick(kind, _core.kernel_diagonal(self.engine_layers(X.ndim - 2), X, kind))
+        return _pick(kind, _core.kernel_diagonal(self.engine_layers(X.ndim - 2), X, kind, dtype))
 
     def norm(self, X, kind: Kind = "ntk"):
         """RKHS norms ``‖Φ(x_i)‖ = sqrt(K(x_i, x_i))`` of the signals of ``X``, shape ``(n,)``

@@ -1,0 +1,320 @@
+//! The recursion of SPEC §2 for two signals, segment by segment and tile by
+//! tile (see `plan`), one row at a time: a row is combined from a few rows
+//! of the previous map, patched along its columns, put through the ReLU
+//! step, then kept in the tile for the next layer or pooled into the
+//! segment's output map. Every row stays in cache and no map of a segment
+//! is stored whole. The same code gives a signal's norm maps (`Sides`).
+
+use std::ops::Range;
+
+use crate::axis::{AxisPairs, ColOp};
+use crate::kappa::{RowNorms, Tangent, relu_row, relu_self};
+use crate::maps;
+use crate::plan::{Plan, PoolStep, Space};
+use crate::real::Real;
+use crate::spread::Spread;
+
+/// One thread's buffers, sized once for a plan and reused for every pair:
+/// a few tiles, maps and rows, whatever the number of pairs.
+#[derive(Debug)]
+pub struct Workspace<T> {
+    /// Tiles of G and H: the one a layer reads and the one it writes.
+    tile_in: [Vec<T>; 2],
+    tile_out: [Vec<T>; 2],
+    /// Maps of G and H: the one a segment reads and the one it writes.
+    map_in: [Vec<T>; 2],
+    map_out: [Vec<T>; 2],
+    /// Rows: combined input rows, Σ and Γ of a segment's last layer,
+    /// pooled rows (each for G and H), and scratch of column steps.
+    gathered: [Vec<T>; 2],
+    last: [Vec<T>; 2],
+    pooled: [Vec<T>; 2],
+    scratch: Vec<T>,
+    /// Norm maps spread along rows (one per layer), and input channels when
+    /// rows have several runs and they fit in `SPREAD_VALUES` slots (else
+    /// `inner_products` goes run by run).
+    norms: Spread<T>,
+    values: Option<Spread<T>>,
+}
+
+/// Largest spread of the input channels (slots per side, 2 MiB in f64).
+const SPREAD_VALUES: usize = 1 << 18;
+
+/// Whether the input channels are spread along rows: rows of several runs
+/// and a spread within `SPREAD_VALUES`.
+fn spreads_values(plan: &Plan, channels: usize) -> bool {
+    let (width, rows) = (plan.input.cols.size(), plan.input.rows.len());
+    channels * width * rows <= SPREAD_VALUES && plan.input.cols.position_runs().len() > 1
+}
+
+impl<T: Real> Workspace<T> {
+    pub fn new(plan: &Plan) -> Workspace<T> {
+        let two = |n: usize| [vec![T::zero(); n], vec![T::zero(); n]];
+        Workspace {
+            tile_in: two(plan.tile_size),
+            tile_out: two(plan.tile_size),
+            map_in: two(plan.map_size),
+            map_out: two(plan.map_size),
+            gathered: two(plan.row_size),
+            last: two(plan.row_size),
+            pooled: two(plan.row_size),
+            scratch: vec![T::zero(); plan.scratch_size],
+            norms: Spread::new(plan.layers.iter().map(|l| {
+                if l.pool.is_some() { (l.patched.cols.size(), l.patched.rows.len()) } else { (0, 0) }
+            })),
+            values: None,
+        }
+    }
+
+    /// Values a workspace of `plan` holds once it has run on signals of
+    /// `channels` (for memory estimates; `slots` counts an actual one).
+    pub fn slots_for(plan: &Plan, channels: usize) -> usize {
+        let norms: usize = plan
+            .layers
+            .iter()
+            .filter(|l| l.pool.is_some())
+            .map(|l| 2 * l.patched.cols.size() * l.patched.rows.len())
+            .sum();
+        let row = plan.input.rows.len() * plan.input.cols.size();
+        let values = if spreads_values(plan, channels) { 2 * channels * row } else { 0 };
+        4 * plan.tile_size + 4 * plan.map_size + 6 * plan.row_size + plan.scratch_size + norms + values
+    }
+
+    /// Values this workspace holds.
+    pub fn slots(&self) -> usize {
+        let vecs = self.tile_in.iter().chain(&self.tile_out).chain(&self.map_in).chain(&self.map_out);
+        let rows = self.gathered.iter().chain(&self.last).chain(&self.pooled);
+        vecs.chain(rows).map(Vec::len).sum::<usize>()
+            + self.scratch.len()
+            + self.norms.slots()
+            + self.values.as_ref().map_or(0, Spread::slots)
+    }
+
+    /// Spreads the `channels` of the input along rows too, if they fit.
+    fn spread_values(&mut self, plan: &Plan, channels: usize) {
+        let fits = spreads_values(plan, channels);
+        let (width, rows) = (plan.input.cols.size(), plan.input.rows.len());
+        if fits && self.values.as_ref().is_none_or(|v| v.count() != channels) {
+            self.values = Some(Spread::new((0..channels).map(|_| (width, rows))));
+        }
+        if !fits {
+            self.values = None;
+        }
+    }
+
+    /// The RF (G) and NTK (H) maps of the plan's last layer, after `run`.
+    pub fn output(&self, plan: &Plan) -> (&[T], &[T]) {
+        let size = plan.layers.last().expect("a plan has layers").output.size();
+        (&self.map_in[0][..size], &self.map_in[1][..size])
+    }
+}
+
+/// The two signals of a pair.
+pub trait Sides<T> {
+    /// Their channel-planar values.
+    fn values(&self) -> (&[T], &[T]);
+    /// Sees the row `rows = (y, y')` of Σ at layer `k`, before the ReLU step.
+    fn observe(&mut self, k: usize, space: &Space, rows: (usize, usize), sigma: &[T]);
+    /// Their norm maps at layer `k`.
+    fn norms(&self, k: usize) -> [&[T]; 2];
+}
+
+/// Runs the recursion of `plan` (the NTK map too with `ntk`); `same` marks
+/// a signal paired with itself, whose diagonal has `c = 1` exactly.
+pub fn run<T: Real, S: Sides<T>>(plan: &Plan, sides: &mut S, same: bool, ntk: bool, ws: &mut Workspace<T>) {
+    #[cfg(target_arch = "x86_64")]
+    if plan.isa.avx2_fma() {
+        // SAFETY: `Isa` reports AVX2 and FMA only where the CPU has them.
+        return unsafe { run_avx2_fma(plan, sides, same, ntk, ws) };
+    }
+    recursion::<T, S, false>(plan, sides, same, ntk, ws);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn run_avx2_fma<T: Real, S: Sides<T>>(
+    plan: &Plan,
+    sides: &mut S,
+    same: bool,
+    ntk: bool,
+    ws: &mut Workspace<T>,
+) {
+    recursion::<T, S, true>(plan, sides, same, ntk, ws);
+}
+
+#[inline(always)]
+fn recursion<T: Real, S: Sides<T>, const FMA: bool>(
+    plan: &Plan,
+    sides: &mut S,
+    same: bool,
+    ntk: bool,
+    ws: &mut Workspace<T>,
+) {
+    let channels = sides.values().0.len() / plan.input.positions();
+    ws.spread_values(plan, channels);
+    let Workspace { tile_in, tile_out, map_in, map_out, gathered, last, pooled, scratch, norms, values } = ws;
+    norms.reset();
+    if let Some(values) = values.as_mut() {
+        values.reset();
+    }
+    for seg in &plan.segments {
+        let final_layer = &plan.layers[seg.layers.end - 1];
+        if final_layer.pool.is_some() {
+            map_out.iter_mut().for_each(|m| m[..final_layer.output.size()].fill(T::zero()));
+        }
+        for tile in &seg.tiles {
+            // Row `q` of the map a layer reads starts at `(q − first) · width`.
+            let mut first = 0;
+            if seg.layers.start == 0 {
+                let input = &plan.input;
+                let width = input.cols.size();
+                let positions = input.positions();
+                let (a, b) = sides.values();
+                for q in tile.input.clone() {
+                    let rows = input.rows.pair_at(q).expect("rows have no halos");
+                    let out = &mut tile_in[0][(q - tile.input.start) * width..][..width];
+                    match values.as_mut() {
+                        Some(values) => {
+                            for c in 0..channels {
+                                let maps =
+                                    [&a[c * positions..][..positions], &b[c * positions..][..positions]];
+                                values.prepare(c, &input.cols, maps, rows);
+                            }
+                            maps::spread_products::<T, FMA>(channels, |c| values.get(c, rows), out);
+                        }
+                        None => maps::inner_products::<T, FMA>(&input.cols, positions, (a, b), rows, out),
+                    }
+                }
+                first = tile.input.start;
+            }
+            for (i, k) in seg.layers.clone().enumerate() {
+                let layer = &plan.layers[k];
+                let src = if i == 0 && k > 0 { &*map_in } else { &*tile_in };
+                let src_width =
+                    if k == 0 { plan.input.cols.size() } else { plan.layers[k - 1].output.cols.size() };
+                let width = layer.patched.cols.size();
+                let rows = tile.patched[i].clone();
+                let keep = k + 1 < seg.layers.end;
+                let [out_g, out_h] = tile_out;
+                for p in rows.clone() {
+                    let (sigma, gamma) = if keep {
+                        let at = (p - rows.start) * width..(p - rows.start + 1) * width;
+                        (&mut out_g[at.clone()], &mut out_h[at])
+                    } else {
+                        let [g, h] = &mut *last;
+                        (&mut g[..width], &mut h[..width])
+                    };
+                    let terms = layer.patch.rows.row(p);
+                    let g = maps::gather::<T, FMA>(terms, &src[0], (first, src_width), &mut gathered[0]);
+                    maps::apply_cols::<T, FMA>(&layer.patch.cols, g, sigma, scratch);
+                    let pair = layer.patched.rows.pair_at(p).expect("rows have no halos");
+                    sides.observe(k, &layer.patched, pair, sigma);
+                    // Without pooling (the last layer of a norms plan) Σ is all.
+                    let Some(pool) = &layer.pool else { continue };
+                    let cols = &layer.patched.cols;
+                    let active = cols.active();
+                    let row_norms = match cols.position_runs() {
+                        // One run (e.g. the diagonal): the norm maps themselves.
+                        [run] => {
+                            let ([na, nb], w) = (sides.norms(k), cols.len());
+                            RowNorms {
+                                a: &na[pair.0 * w + run.u..][..run.len],
+                                b: &nb[pair.1 * w + run.v..][..run.len],
+                            }
+                        }
+                        _ => {
+                            let [a, b] = norms.row(k, cols, sides.norms(k), pair);
+                            RowNorms { a: &a[active.clone()], b: &b[active.clone()] }
+                        }
+                    };
+                    let tangent = match (ntk, k) {
+                        (false, _) => Tangent::Skip,
+                        (true, 0) => Tangent::FromSigma(&mut *gamma),
+                        (true, _) => {
+                            let h =
+                                maps::gather::<T, FMA>(terms, &src[1], (first, src_width), &mut gathered[1]);
+                            maps::apply_cols::<T, FMA>(&layer.patch.cols, h, gamma, scratch);
+                            Tangent::Gamma(&mut *gamma)
+                        }
+                    };
+                    let diagonal = same && pair.0 == pair.1;
+                    relu::<T, FMA>(cols, active, diagonal, &row_norms, sigma, tangent);
+                    if !keep {
+                        let out_width = layer.output.cols.size();
+                        sink::<T, FMA>(pool, p, out_width, sigma, [&mut pooled[0], scratch], &mut map_out[0]);
+                        if ntk {
+                            sink::<T, FMA>(
+                                pool,
+                                p,
+                                out_width,
+                                gamma,
+                                [&mut pooled[1], scratch],
+                                &mut map_out[1],
+                            );
+                        }
+                    }
+                }
+                if keep {
+                    std::mem::swap(tile_in, tile_out);
+                    first = rows.start;
+                }
+            }
+        }
+        if final_layer.pool.is_some() {
+            std::mem::swap(map_in, map_out);
+        }
+    }
+}
+
+/// The ReLU step over a row of `space`; `diagonal` marks the row `(y, y)`
+/// of a signal with itself, whose column pairs `(x, x)` have `c = 1`.
+#[inline(always)]
+fn relu<T: Real, const FMA: bool>(
+    cols: &AxisPairs,
+    active: Range<usize>,
+    diagonal: bool,
+    norms: &RowNorms<'_, T>,
+    sigma: &mut [T],
+    mut tangent: Tangent<'_, T>,
+) {
+    // Halos before and after the pairs: zero, as the ReLU step of their
+    // zero norms would give.
+    sigma[..active.start].fill(T::zero());
+    sigma[active.end..].fill(T::zero());
+    tangent.zero_outside(active.clone());
+    let (sigma, mut tangent) = (&mut sigma[active.clone()], tangent.part(active.clone()));
+    if !diagonal {
+        return relu_row::<T, FMA>(norms, sigma, tangent);
+    }
+    let d = cols.diagonal();
+    let (d0, d1) = (d.start - active.start, d.start + d.len - active.start);
+    for (i, (lo, hi)) in [(0, d0), (d0, d1), (d1, norms.len())].into_iter().enumerate() {
+        let part = tangent.part(lo..hi);
+        if i == 1 {
+            relu_self::<T, FMA>(&norms.part(lo..hi), &mut sigma[lo..hi], part);
+        } else {
+            relu_row::<T, FMA>(&norms.part(lo..hi), &mut sigma[lo..hi], part);
+        }
+    }
+}
+
+/// Pools the row `p` of a segment's last layer into its output map.
+#[inline(always)]
+fn sink<T: Real, const FMA: bool>(
+    pool: &PoolStep,
+    p: usize,
+    width: usize,
+    row: &[T],
+    [pooled, scratch]: [&mut [T]; 2],
+    map: &mut [T],
+) {
+    let row = if pool.cols == ColOp::Identity {
+        &row[..width]
+    } else {
+        maps::apply_cols::<T, FMA>(&pool.cols, row, &mut pooled[..width], scratch);
+        &pooled[..width]
+    };
+    for &(o, w) in pool.rows.row(p) {
+        maps::axpy::<T, FMA>(T::of(w), row, &mut map[o * width..(o + 1) * width]);
+    }
+}
