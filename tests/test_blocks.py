@@ -45,12 +45,14 @@ def test_symmetric_job_equals_one_call_and_computes_each_block_pair_once(tmp_pat
     assert job.missing() == []
 
 
-def test_cross_job_equals_one_call(tmp_path):
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_cross_job_equals_one_call(tmp_path, dtype):
     X, Z = images(9), images(7, 1)
-    job = GramJob(NET, X, Z, tmp_path, block_size=4)
+    job = GramJob(NET, X, Z, tmp_path, dtype=dtype, block_size=4)
     assert len(job.blocks) == 3 * 2
-    np.testing.assert_array_equal(job.run(), NET.kernel(X, Z))
-    np.testing.assert_array_equal(np.load(tmp_path / "ntk.npy"), NET.kernel(X, Z))
+    want = NET.kernel(X, Z, dtype=dtype)
+    np.testing.assert_array_equal(job.run(), want)
+    np.testing.assert_array_equal(np.load(tmp_path / "ntk.npy"), want)
 
 
 def test_an_interrupted_job_resumes_with_the_missing_blocks(tmp_path):
@@ -110,6 +112,7 @@ def test_a_different_job_in_the_same_place_is_refused(tmp_path):
         ((NET, X, images(3)), {}, "shape"),
         ((other_net, X, None), {}, "net"),
         ((NET, X, None), {"kind": "rf"}, "kind"),
+        ((NET, X, None), {"dtype": "float32"}, "dtype"),
         ((NET, X, None), {"block_size": 3}, "block_size"),
     ]:
         with pytest.raises(ValueError, match=f"holds a different job \\({field}:"):

@@ -52,12 +52,14 @@ def test_both_kinds_of_a_cross_kernel_on_a_cluster(client):
     np.testing.assert_array_equal(got[1], want[1])
 
 
-def test_threaded_workers():
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_threaded_workers(dtype):
     X = images(10)
     with distributed.Client(
         processes=False, n_workers=1, threads_per_worker=3, dashboard_address=":0"
     ) as client:
-        np.testing.assert_array_equal(client.compute(nkd.kernel(NET, X, chunks=3)).result(), NET.kernel(X))
+        K = nkd.kernel(NET, X, chunks=3, dtype=dtype)
+        np.testing.assert_array_equal(client.compute(K).result(), NET.kernel(X, dtype=dtype))
 
 
 def test_dask_inputs_and_stores_through_dask(tmp_path):
@@ -88,6 +90,8 @@ def test_bad_arguments():
         nkd.kernel(NET, images(3), np.ones((3, 6, 5, 1)))
     with pytest.raises(ValueError, match="kind must be one of"):
         nkd.kernel(NET, images(3), kind="x")
+    with pytest.raises(ValueError, match="dtype must be"):
+        nkd.kernel(NET, images(3), dtype="float16")
 
 
 def test_a_killed_worker_does_not_stop_the_job(client, tmp_path):

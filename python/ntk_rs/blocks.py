@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .network import CNN, Kind, _pick, _positive_int, as_signals, check_kind, check_pair
+from .network import CNN, Dtype, Kind, _pick, _positive_int, as_signals, check_dtype, check_kind, check_pair
 from .progress import Progress
 
 #: Signals per block side: a block of 4096 × 4096 pairs is the unit of work
@@ -43,20 +43,31 @@ class GramJob:
     ``path`` holds ``ntk.npy`` and/or ``rf.npy`` (as ``kind`` asks), ``done.npy``
     (which blocks are finished) and ``job.json`` (what the job computes,
     with SHA-256 digests of the inputs). Opening an existing ``path`` resumes
-    its job; a different job there (network, inputs, kind or block size)
+    its job; a different job there (network, inputs, kind, dtype or block size)
     raises ``ValueError``. A block is marked done only after its entries are
     flushed to disk, so a kill at any moment loses at most the blocks in
     progress. A symmetric job computes each block pair once (blocks on and
     above the diagonal) and writes the mirror too. The result equals one
-    ``net.kernel(X, Z, kind)`` call bit for bit. One process should run a
+    ``net.kernel(X, Z, kind, dtype)`` call bit for bit. One process should run a
     job at a time; spread a job over machines with :mod:`ntk_rs.dask`.
     """
 
-    def __init__(self, net: CNN, X, Z, path, *, kind: Kind = "ntk", block_size: int = DEFAULT_BLOCK):
+    def __init__(
+        self,
+        net: CNN,
+        X,
+        Z,
+        path,
+        *,
+        kind: Kind = "ntk",
+        dtype: Dtype = "float64",
+        block_size: int = DEFAULT_BLOCK,
+    ):
         if not isinstance(net, CNN):
             raise TypeError(f"net must be a CNN, got {type(net).__name__}")
         self.net = net
         self.kind = check_kind(kind)
+        self.dtype = check_dtype(dtype)
         self.X = as_signals(X, "X")
         self.Z = None if Z is None or Z is X else as_signals(Z, "Z")
         if self.Z is not None:
@@ -70,6 +81,7 @@ class GramJob:
             "format": _FORMAT,
             "net": repr(net),
             "kind": self.kind,
+            "dtype": self.dtype,
             "shape": [n, m],
             "block_size": self.block_size,
             "X": _digest(self.X),
@@ -125,7 +137,12 @@ class GramJob:
         diagonal = self.symmetric and i == j
         Z = None if diagonal else (self.X if self.Z is None else self.Z)[cols]
         self.net.kernel(
-            self.X[rows], Z, self.kind, out=views if len(views) > 1 else views[0], progress=progress
+            self.X[rows],
+            Z,
+            self.kind,
+            self.dtype,
+            out=views if len(views) > 1 else views[0],
+            progress=progress,
         )
         for k in self.names:
             if self.symmetric and not diagonal:

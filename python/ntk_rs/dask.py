@@ -26,11 +26,11 @@ except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError("ntk_rs.dask needs dask: pip install 'ntk_rs[dask]'") from e
 
 from .blocks import DEFAULT_BLOCK
-from .network import CNN, Kind, _positive_int, as_signals, check_kind, check_pair, check_shape
+from .network import CNN, Dtype, Kind, _positive_int, as_signals, check_dtype, check_kind, check_pair, check_shape
 
 
-def kernel(net: CNN, X, Z=None, chunks: int = DEFAULT_BLOCK, kind: Kind = "ntk"):
-    """The Gram matrix ``net.kernel(X, Z, kind)`` as a dask array (a tuple
+def kernel(net: CNN, X, Z=None, chunks: int = DEFAULT_BLOCK, kind: Kind = "ntk", dtype: Dtype = "float64"):
+    """The Gram matrix ``net.kernel(X, Z, kind, dtype)`` as a dask array (a tuple
     ``(ntk, rf)`` for ``kind="both"``) in blocks of ``chunks × chunks``
     signals; equal to it bit for bit.
 
@@ -43,13 +43,14 @@ def kernel(net: CNN, X, Z=None, chunks: int = DEFAULT_BLOCK, kind: Kind = "ntk")
     if not isinstance(net, CNN):
         raise TypeError(f"net must be a CNN, got {type(net).__name__}")
     kind = check_kind(kind)
+    dtype = check_dtype(dtype)
     chunks = _positive_int(chunks, "chunks")
     symmetric = Z is None or Z is X
     Xd = _signals(X, "X", chunks)
     Zd = Xd if symmetric else _signals(Z, "Z", chunks)
     check_pair(Xd, Zd)
     tail = (0,) * (Xd.ndim - 1)
-    token = tokenize(net, kind, Xd.name, Zd.name)
+    token = tokenize(net, kind, dtype, Xd.name, Zd.name)
     blocks = f"ntk_rs-kernel-{token}"
     dsk = {}
     for i in range(Xd.numblocks[0]):
@@ -58,7 +59,7 @@ def kernel(net: CNN, X, Z=None, chunks: int = DEFAULT_BLOCK, kind: Kind = "ntk")
                 dsk[(blocks, i, j)] = (_mirror, (blocks, j, i))
             else:
                 z = None if symmetric and i == j else (Zd.name, j, *tail)
-                dsk[(blocks, i, j)] = (_block, net, kind, (Xd.name, i, *tail), z)
+                dsk[(blocks, i, j)] = (_block, net, kind, dtype, (Xd.name, i, *tail), z)
     dependencies = [Xd] if symmetric else [Xd, Zd]
     out_chunks = (Xd.chunks[0], Zd.chunks[0])
     if kind != "both":
@@ -87,9 +88,9 @@ def _array(name: str, dsk: dict, dependencies: list, chunks: tuple):
     return da.Array(graph, name, chunks=chunks, dtype=np.float64, meta=np.empty((0, 0)))
 
 
-def _block(net: CNN, kind: str, x: np.ndarray, z: np.ndarray | None):
+def _block(net: CNN, kind: str, dtype: str, x: np.ndarray, z: np.ndarray | None):
     """One block: ``x`` against ``z``, or against itself when ``z`` is None."""
-    return net.kernel(x, z, kind)
+    return net.kernel(x, z, kind, dtype)
 
 
 def _mirror(block):
