@@ -26,7 +26,17 @@ except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError("ntk_rs.dask needs dask: pip install 'ntk_rs[dask]'") from e
 
 from .blocks import DEFAULT_BLOCK
-from .network import CNN, Dtype, Kind, _positive_int, as_signals, check_dtype, check_kind, check_pair, check_shape
+from .network import (
+    CNN,
+    Dtype,
+    Kind,
+    _positive_int,
+    as_signals,
+    check_dtype,
+    check_kind,
+    check_pair,
+    check_shape,
+)
 
 
 def kernel(net: CNN, X, Z=None, chunks: int = DEFAULT_BLOCK, kind: Kind = "ntk", dtype: Dtype = "float64"):

@@ -209,19 +209,24 @@ def check_shape(shape: tuple[int, ...], name: str) -> None:
         raise ValueError(f"{name}: every axis but the first must be non-empty, got shape {shape}")
 
 
+def as_float64(value: object, name: str) -> np.ndarray:
+    """``value`` as a float64 array (not copied when it already is one), or a
+    TypeError naming ``name`` for non-numeric data."""
+    if isinstance(value, np.ndarray) and value.dtype == np.float64:
+        return value
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{name} must be a numeric array: {e}") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    return arr.astype(np.float64, copy=False)
+
+
 def as_signals(X: object, name: str) -> np.ndarray:
     """``X`` as an aligned float64 array of 2 to 4 dimensions with finite
     values, without copying when it already is one."""
-    if isinstance(X, np.ndarray) and X.dtype == np.float64:
-        arr = X
-    else:
-        try:
-            arr = np.asarray(X)
-        except (TypeError, ValueError) as e:
-            raise TypeError(f"{name} must be a numeric array: {e}") from None
-        if arr.dtype.kind not in "biuf":
-            raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-        arr = arr.astype(np.float64, copy=False)
+    arr = as_float64(X, name)
     if not arr.flags.aligned:  # e.g. a memmap at an odd offset: the engine reads aligned floats
         arr = arr.copy()
     check_shape(arr.shape, name)
@@ -342,7 +347,15 @@ class CNN:
         ]
 
     def kernel(
-        self, X, Z=None, kind: Kind = "ntk", dtype: Dtype = "float64", *, out=None, block_size=None, progress=False
+        self,
+        X,
+        Z=None,
+        kind: Kind = "ntk",
+        dtype: Dtype = "float64",
+        *,
+        out=None,
+        block_size=None,
+        progress=False,
     ):
         """Gram matrix of the kernel between the signals of ``X`` and ``Z``.
 

@@ -22,6 +22,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .network import as_float64
+
 KERNELS = ("k0", "k1", "ntk")
 #: κ(1) for each named kernel: the squared feature norm of a unit vector.
 KAPPA_AT_ONE = {"k0": 1.0, "k1": 1.0, "ntk": 2.0}
@@ -35,13 +37,7 @@ _lgamma = np.vectorize(math.lgamma, otypes=[float])
 
 def _real_array(value: object, name: str) -> np.ndarray:
     """``value`` as a finite float64 array, or a TypeError/ValueError naming ``name``."""
-    try:
-        arr = np.asarray(value)
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"{name} must be a real number or array: {e}") from None
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
+    arr = as_float64(value, name)
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or infinity")
     return arr
