@@ -65,21 +65,36 @@ pub fn gather<'a, T: Real, const FMA: bool>(
     out: &'a mut [T],
 ) -> &'a [T] {
     let row = |q: usize| &src[(q - first) * width..][..width];
+    if let [(q, w)] = terms
+        && *w == 1.0
+    {
+        return row(*q);
+    }
     let out = &mut out[..width];
+    linear_combination::<T, FMA>(terms, row, out);
+    out
+}
+
+/// `out = Σ w · row(q)` over the terms `(q, w)`, in one pass for up to five.
+#[inline(always)]
+fn linear_combination<'a, T: Real + 'a, const FMA: bool>(
+    terms: &[(usize, f64)],
+    row: impl Fn(usize) -> &'a [T],
+    out: &mut [T],
+) {
     match terms {
-        [(q, w)] if *w == 1.0 => return row(*q),
         [] => out.fill(T::zero()),
         [a] => combine::<T, FMA, 1>([a], row, out),
         [a, b] => combine::<T, FMA, 2>([a, b], row, out),
         [a, b, c] => combine::<T, FMA, 3>([a, b, c], row, out),
-        [a, b, c, d, rest @ ..] => {
-            combine::<T, FMA, 4>([a, b, c, d], row, out);
+        [a, b, c, d] => combine::<T, FMA, 4>([a, b, c, d], row, out),
+        [a, b, c, d, e, rest @ ..] => {
+            combine::<T, FMA, 5>([a, b, c, d, e], &row, out);
             for &(q, w) in rest {
                 axpy::<T, FMA>(T::of(w), row(q), out);
             }
         }
     }
-    out
 }
 
 /// `out = Σ_i w_i · row(q_i)` over `N` terms `(q_i, w_i)`, in one pass.
@@ -135,50 +150,34 @@ pub fn apply_cols<T: Real, const FMA: bool>(op: &ColOp, src: &[T], out: &mut [T]
 fn dense_pool<T: Real, const FMA: bool>(pool: &DensePool, src: &[T], out: &mut [T], scratch: &mut [T]) {
     let (n, m) = (pool.len_in, pool.len_out);
     let (dense, pooled) = scratch[..pool.scratch()].split_at_mut(n * n);
-    if pool.input.iter().map(|r| r.len).sum::<usize>() < n * n {
-        dense.fill(T::zero());
-    }
-    // A run of pairs (u + k, v + k) is a diagonal of M.
-    for run in &pool.input {
-        let diagonal = dense[run.u * n + run.v..].iter_mut().step_by(n + 1);
-        for (d, &s) in diagonal.zip(&src[run.start..run.start + run.len]) {
-            *d = s;
-        }
-    }
-    // The first position: P = A M, then its transpose back into `dense`.
+    gather_cells(&pool.cells, src, dense);
+    // The first position: P = A M, then its transpose back into `dense`
+    // (strided loads, contiguous stores).
     pool_rows::<T, FMA>(&pool.taps, dense, n, pooled);
-    for (i, row) in pooled.chunks_exact(n).enumerate() {
-        for (d, &v) in dense[i..].iter_mut().step_by(m).zip(row) {
-            *d = v;
+    for (x, row) in dense[..n * m].chunks_exact_mut(m).enumerate() {
+        for (d, p) in row.iter_mut().zip(pooled[x..].chunks(n)) {
+            *d = p[0];
         }
     }
     // The second: (A M Aᵀ)ᵀ = A Pᵀ, read back transposed.
     pool_rows::<T, FMA>(&pool.taps, &dense[..n * m], m, &mut pooled[..m * m]);
-    out.fill(T::zero());
-    for run in &pool.output {
-        let diagonal = pooled[run.v * m + run.u..].iter().step_by(m + 1);
-        for (o, &v) in out[run.start..run.start + run.len].iter_mut().zip(diagonal) {
-            *o = v;
-        }
+    gather_cells(&pool.reads, &pooled[..m * m], out);
+}
+
+/// `out[i] = src[cells[i]]`, zero where the index is out of range (`NONE`).
+#[inline(always)]
+fn gather_cells<T: Real>(cells: &[u32], src: &[T], out: &mut [T]) {
+    for (o, &c) in out.iter_mut().zip(cells) {
+        *o = src.get(c as usize).copied().unwrap_or_else(T::zero);
     }
 }
 
-/// `out[i] = Σ_{(x, w) ∈ taps[i]} w · rows[x]` for rows of `width`.
+/// `out[i] = Σ_{(x, w) ∈ taps[i]} w · rows[x]` for rows of `width`, one
+/// pass per output row.
 #[inline(always)]
 fn pool_rows<T: Real, const FMA: bool>(taps: &[Vec<(usize, f64)>], rows: &[T], width: usize, out: &mut [T]) {
-    let row = |x: usize| &rows[x * width..(x + 1) * width];
     for (terms, out) in taps.iter().zip(out.chunks_exact_mut(width)) {
-        let Some((&(x, w), rest)) = terms.split_first() else {
-            out.fill(T::zero());
-            continue;
-        };
-        let w = T::of(w);
-        for (o, &v) in out.iter_mut().zip(row(x)) {
-            *o = w * v;
-        }
-        for &(x, w) in rest {
-            axpy::<T, FMA>(T::of(w), row(x), out);
-        }
+        linear_combination::<T, FMA>(terms, |x| &rows[x * width..(x + 1) * width], out);
     }
 }
 
