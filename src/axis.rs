@@ -401,7 +401,8 @@ impl DensePool {
         DensePool { len_in: n, len_out: m, taps, cells, reads }
     }
 
-    /// Scratch slots `apply` needs: `M`, and the once-pooled matrix.
+    /// Scratch slots `maps::pool_cols` needs per row it pools at once
+    /// (`Real::POOL_ROWS`): `M` and the once-pooled matrix.
     pub fn scratch(&self) -> usize {
         self.len_in * self.len_in + self.len_out * self.len_in
     }
@@ -448,7 +449,8 @@ impl ColOp {
         ColOp::Dense(Box::new(DensePool::new(taps, input, output)))
     }
 
-    /// Scratch slots `maps::apply_cols` needs for this step.
+    /// Scratch slots `maps::apply_cols` needs for this step, per row pooled
+    /// at once (`Real::POOL_ROWS`).
     pub fn scratch(&self) -> usize {
         match self {
             ColOp::Dense(pool) => pool.scratch(),

@@ -123,7 +123,7 @@ pub fn axpy<T: Real, const FMA: bool>(w: T, x: &[T], y: &mut [T]) {
 }
 
 /// Applies a column step to the row `src`, writing all of `out`;
-/// `scratch` holds `op.scratch()` slots.
+/// `scratch` holds `T::POOL_ROWS · op.scratch()` slots.
 #[inline(always)]
 pub fn apply_cols<T: Real, const FMA: bool>(op: &ColOp, src: &[T], out: &mut [T], scratch: &mut [T]) {
     match op {
@@ -140,35 +140,73 @@ pub fn apply_cols<T: Real, const FMA: bool>(op: &ColOp, src: &[T], out: &mut [T]
             out.fill(T::zero());
             out[*o] = T::of(*weight) * sum(src);
         }
-        ColOp::Dense(pool) => dense_pool::<T, FMA>(pool, src, out, scratch),
+        ColOp::Dense(pool) => {
+            let out_width = out.len();
+            dense_pool::<T, FMA>(pool, (src, src.len()), (out, out_width), scratch)
+        }
     }
 }
 
-/// See `DensePool`: `M` from the row, `P = A M` by whole rows, `Pᵀ`, then
-/// `A Pᵀ = (A M Aᵀ)ᵀ` by whole rows, read back into the output pairs.
+/// Applies a column step to each of the rows of `src` (of `width`), into
+/// the rows of `out` (of `out_width`): `DensePool` takes up to
+/// `T::POOL_ROWS` rows at once, other steps one by one.
 #[inline(always)]
-fn dense_pool<T: Real, const FMA: bool>(pool: &DensePool, src: &[T], out: &mut [T], scratch: &mut [T]) {
+pub fn pool_cols<T: Real, const FMA: bool>(
+    op: &ColOp,
+    (src, width): (&[T], usize),
+    (out, out_width): (&mut [T], usize),
+    scratch: &mut [T],
+) {
+    match op {
+        ColOp::Dense(pool) => dense_pool::<T, FMA>(pool, (src, width), (out, out_width), scratch),
+        _ => {
+            for (src, out) in src.chunks_exact(width).zip(out.chunks_exact_mut(out_width)) {
+                apply_cols::<T, FMA>(op, src, out, scratch);
+            }
+        }
+    }
+}
+
+/// See `DensePool`: `M` from the rows, `P = A M` by whole rows, `Pᵀ`, then
+/// `A Pᵀ = (A M Aᵀ)ᵀ` by whole rows, read back into the output pairs; for
+/// the (at most `T::POOL_ROWS`) rows of `src` at once, each cell holding
+/// `T::POOL_ROWS` values (unused ones are zero).
+#[inline(always)]
+fn dense_pool<T: Real, const FMA: bool>(
+    pool: &DensePool,
+    (src, width): (&[T], usize),
+    (out, out_width): (&mut [T], usize),
+    scratch: &mut [T],
+) {
+    let l = T::POOL_ROWS;
     let (n, m) = (pool.len_in, pool.len_out);
-    let (dense, pooled) = scratch[..pool.scratch()].split_at_mut(n * n);
-    gather_cells(&pool.cells, src, dense);
+    let rows = src.len() / width;
+    debug_assert!(rows <= l && out.len() == rows * out_width);
+    let (dense, pooled) = scratch[..l * pool.scratch()].split_at_mut(l * n * n);
+    for (cell, &c) in dense.chunks_exact_mut(l).zip(&pool.cells) {
+        for (r, d) in cell.iter_mut().enumerate() {
+            *d = if r < rows {
+                src.get(r * width + c as usize).copied().unwrap_or_else(T::zero)
+            } else {
+                T::zero()
+            };
+        }
+    }
     // The first position: P = A M, then its transpose back into `dense`
-    // (strided loads, contiguous stores).
-    pool_rows::<T, FMA>(&pool.taps, dense, n, pooled);
-    for (x, row) in dense[..n * m].chunks_exact_mut(m).enumerate() {
-        for (d, p) in row.iter_mut().zip(pooled[x..].chunks(n)) {
-            *d = p[0];
+    // (strided loads of whole cells, contiguous stores).
+    pool_rows::<T, FMA>(&pool.taps, dense, l * n, pooled);
+    for (x, row) in dense[..l * n * m].chunks_exact_mut(l * m).enumerate() {
+        for (d, p) in row.chunks_exact_mut(l).zip(pooled[l * x..].chunks(l * n)) {
+            d.copy_from_slice(&p[..l]);
         }
     }
     // The second: (A M Aᵀ)ᵀ = A Pᵀ, read back transposed.
-    pool_rows::<T, FMA>(&pool.taps, &dense[..n * m], m, &mut pooled[..m * m]);
-    gather_cells(&pool.reads, &pooled[..m * m], out);
-}
-
-/// `out[i] = src[cells[i]]`, zero where the index is out of range (`NONE`).
-#[inline(always)]
-fn gather_cells<T: Real>(cells: &[u32], src: &[T], out: &mut [T]) {
-    for (o, &c) in out.iter_mut().zip(cells) {
-        *o = src.get(c as usize).copied().unwrap_or_else(T::zero);
+    let pooled = &mut pooled[..l * m * m];
+    pool_rows::<T, FMA>(&pool.taps, &dense[..l * n * m], l * m, pooled);
+    for (r, out) in out.chunks_exact_mut(out_width).enumerate() {
+        for (o, &c) in out.iter_mut().zip(&pool.reads) {
+            *o = pooled.get(l * c as usize + r).copied().unwrap_or_else(T::zero);
+        }
     }
 }
 
@@ -291,7 +329,7 @@ mod tests {
 
     fn apply(op: &ColOp, src: &[f64], n_out: usize) -> Vec<f64> {
         let mut out = vec![f64::NAN; n_out];
-        let mut scratch = vec![f64::NAN; op.scratch()];
+        let mut scratch = vec![f64::NAN; <f64 as Real>::POOL_ROWS * op.scratch()];
         apply_cols::<f64, false>(op, src, &mut out, &mut scratch);
         out
     }
@@ -331,6 +369,16 @@ mod tests {
             let src = row(&input);
             let got = apply(&dense, &src, output.size());
             assert_close_on(&output, &got, &by_terms(&op, &src, output.size()));
+            // Several rows at once give each row's result.
+            let rows: Vec<f64> = (1..4).flat_map(|r| src.iter().map(move |v| v * r as f64)).collect();
+            let mut out = vec![f64::NAN; 3 * output.size()];
+            let mut scratch = vec![f64::NAN; <f64 as Real>::POOL_ROWS * dense.scratch()];
+            let (src_rows, out_rows) = ((&rows[..], input.size()), (&mut out[..], output.size()));
+            pool_cols::<f64, false>(&dense, src_rows, out_rows, &mut scratch);
+            for (r, part) in out.chunks_exact(output.size()).enumerate() {
+                let scaled: Vec<f64> = got.iter().map(|v| v * (r + 1) as f64).collect();
+                assert_close_on(&output, part, &scaled);
+            }
         }
     }
 
