@@ -142,7 +142,7 @@ pub fn apply_cols<T: Real, const FMA: bool>(op: &ColOp, src: &[T], out: &mut [T]
         }
         ColOp::Dense(pool) => {
             let out_width = out.len();
-            dense_pool::<T, FMA>(pool, (src, src.len()), (out, out_width), scratch)
+            dense_pool::<T, FMA, 1>(pool, (src, src.len()), (out, out_width), scratch)
         }
     }
 }
@@ -158,7 +158,13 @@ pub fn pool_cols<T: Real, const FMA: bool>(
     scratch: &mut [T],
 ) {
     match op {
-        ColOp::Dense(pool) => dense_pool::<T, FMA>(pool, (src, width), (out, out_width), scratch),
+        // A lone row (1-D signals, the end of a tile) takes cells of one.
+        ColOp::Dense(pool) => match (src.len() / width, T::POOL_ROWS) {
+            (1, _) => dense_pool::<T, FMA, 1>(pool, (src, width), (out, out_width), scratch),
+            (_, 4) => dense_pool::<T, FMA, 4>(pool, (src, width), (out, out_width), scratch),
+            (_, 8) => dense_pool::<T, FMA, 8>(pool, (src, width), (out, out_width), scratch),
+            _ => unreachable!("POOL_ROWS is 4 or 8"),
+        },
         _ => {
             for (src, out) in src.chunks_exact(width).zip(out.chunks_exact_mut(out_width)) {
                 apply_cols::<T, FMA>(op, src, out, scratch);
@@ -169,21 +175,20 @@ pub fn pool_cols<T: Real, const FMA: bool>(
 
 /// See `DensePool`: `M` from the rows, `P = A M` by whole rows, `Pᵀ`, then
 /// `A Pᵀ = (A M Aᵀ)ᵀ` by whole rows, read back into the output pairs; for
-/// the (at most `T::POOL_ROWS`) rows of `src` at once, each cell holding
-/// `T::POOL_ROWS` values (unused ones are zero).
+/// the (at most `L ≤ T::POOL_ROWS`) rows of `src` at once, each cell
+/// holding `L` values (unused ones are zero).
 #[inline(always)]
-fn dense_pool<T: Real, const FMA: bool>(
+fn dense_pool<T: Real, const FMA: bool, const L: usize>(
     pool: &DensePool,
     (src, width): (&[T], usize),
     (out, out_width): (&mut [T], usize),
     scratch: &mut [T],
 ) {
-    let l = T::POOL_ROWS;
     let (n, m) = (pool.len_in, pool.len_out);
     let rows = src.len() / width;
-    debug_assert!(rows <= l && out.len() == rows * out_width);
-    let (dense, pooled) = scratch[..l * pool.scratch()].split_at_mut(l * n * n);
-    for (cell, &c) in dense.chunks_exact_mut(l).zip(&pool.cells) {
+    debug_assert!(rows <= L && out.len() == rows * out_width);
+    let (dense, pooled) = scratch[..L * pool.scratch()].split_at_mut(L * n * n);
+    for (cell, &c) in dense.chunks_exact_mut(L).zip(&pool.cells) {
         for (r, d) in cell.iter_mut().enumerate() {
             *d = if r < rows {
                 src.get(r * width + c as usize).copied().unwrap_or_else(T::zero)
@@ -194,18 +199,18 @@ fn dense_pool<T: Real, const FMA: bool>(
     }
     // The first position: P = A M, then its transpose back into `dense`
     // (strided loads of whole cells, contiguous stores).
-    pool_rows::<T, FMA>(&pool.taps, dense, l * n, pooled);
-    for (x, row) in dense[..l * n * m].chunks_exact_mut(l * m).enumerate() {
-        for (d, p) in row.chunks_exact_mut(l).zip(pooled[l * x..].chunks(l * n)) {
-            d.copy_from_slice(&p[..l]);
+    pool_rows::<T, FMA>(&pool.taps, dense, L * n, pooled);
+    for (x, row) in dense[..L * n * m].chunks_exact_mut(L * m).enumerate() {
+        for (d, p) in row.chunks_exact_mut(L).zip(pooled[L * x..].chunks(L * n)) {
+            d.copy_from_slice(&p[..L]);
         }
     }
     // The second: (A M Aᵀ)ᵀ = A Pᵀ, read back transposed.
-    let pooled = &mut pooled[..l * m * m];
-    pool_rows::<T, FMA>(&pool.taps, &dense[..l * n * m], l * m, pooled);
+    let pooled = &mut pooled[..L * m * m];
+    pool_rows::<T, FMA>(&pool.taps, &dense[..L * n * m], L * m, pooled);
     for (r, out) in out.chunks_exact_mut(out_width).enumerate() {
         for (o, &c) in out.iter_mut().zip(&pool.reads) {
-            *o = pooled.get(l * c as usize + r).copied().unwrap_or_else(T::zero);
+            *o = pooled.get(L * c as usize + r).copied().unwrap_or_else(T::zero);
         }
     }
 }
