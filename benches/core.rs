@@ -102,7 +102,8 @@ fn rows(c: &mut Criterion) {
     let gaussian = Pool::Filter { h: h.clone(), stride: 2 };
     let pool = ColOp::pool(AxisOp::pool(&full, &pooled, &h, 2, false), &gaussian, &full, &pooled, false);
     group.bench_function("pool/F64", |b| {
-        let (mut out, mut scratch) = (vec![0.0; pooled.size()], vec![0.0; pool.scratch()]);
+        let (mut out, mut scratch) =
+            (vec![0.0; pooled.size()], vec![0.0; <f64 as Real>::POOL_ROWS * pool.scratch()]);
         b.iter(|| unsafe { cols_avx2(&pool, black_box(&sigma), &mut out, &mut scratch) });
     });
 }

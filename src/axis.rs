@@ -368,9 +368,9 @@ pub enum ColOp {
     Dense(Box<DensePool>),
 }
 
-/// Pooling of a row whose band is wide: its pairs are spread into a matrix
+/// Pooling of a row whose band is wide: its pairs are gathered into a matrix
 /// `M[x][x']` over positions, pooled along `x` (whole rows of `M`), then,
-/// transposed, along `x'` (whole rows again), and read back. The strided
+/// transposed, along `x'` (whole rows again), and gathered back. The strided
 /// runs of the general form cost ten times more there.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DensePool {
@@ -379,13 +379,30 @@ pub struct DensePool {
     pub len_out: usize,
     /// The 1-D pooling: output position `i` is `Σ w · z[x]` over `taps[i]`.
     pub taps: Vec<Vec<(usize, f64)>>,
-    /// The stored pairs of the input and output rows.
-    pub input: Vec<PositionRun>,
-    pub output: Vec<PositionRun>,
+    /// Slot of the input row holding each cell `x · len_in + x'` of `M`, and
+    /// cell of the pooled `(A M Aᵀ)ᵀ` each output slot reads; `NONE` for
+    /// zero (pairs not stored, halos). Index tables turn the strided copies
+    /// along diagonals into contiguous loops, twice as fast.
+    pub cells: Vec<u32>,
+    pub reads: Vec<u32>,
 }
 
 impl DensePool {
-    /// Scratch slots `apply` needs: `M`, and the once-pooled matrix.
+    fn new(taps: Vec<Vec<(usize, f64)>>, input: &AxisPairs, output: &AxisPairs) -> DensePool {
+        let (n, m) = (input.len, output.len);
+        let mut cells = vec![NONE; n * n];
+        for (slot, u, v) in input.pairs() {
+            cells[u * n + v] = slot as u32;
+        }
+        let mut reads = vec![NONE; output.size()];
+        for (slot, u, v) in output.pairs() {
+            reads[slot] = (v * m + u) as u32;
+        }
+        DensePool { len_in: n, len_out: m, taps, cells, reads }
+    }
+
+    /// Scratch slots `maps::pool_cols` needs per row it pools at once
+    /// (`Real::POOL_ROWS`): `M` and the once-pooled matrix.
     pub fn scratch(&self) -> usize {
         self.len_in * self.len_in + self.len_out * self.len_in
     }
@@ -429,16 +446,11 @@ impl ColOp {
                     .collect()
             })
             .collect();
-        ColOp::Dense(Box::new(DensePool {
-            len_in: input.len,
-            len_out: output.len,
-            taps,
-            input: input.runs.clone(),
-            output: output.runs.clone(),
-        }))
+        ColOp::Dense(Box::new(DensePool::new(taps, input, output)))
     }
 
-    /// Scratch slots `maps::apply_cols` needs for this step.
+    /// Scratch slots `maps::apply_cols` needs for this step, per row pooled
+    /// at once (`Real::POOL_ROWS`).
     pub fn scratch(&self) -> usize {
         match self {
             ColOp::Dense(pool) => pool.scratch(),

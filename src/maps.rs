@@ -65,21 +65,36 @@ pub fn gather<'a, T: Real, const FMA: bool>(
     out: &'a mut [T],
 ) -> &'a [T] {
     let row = |q: usize| &src[(q - first) * width..][..width];
+    if let [(q, w)] = terms
+        && *w == 1.0
+    {
+        return row(*q);
+    }
     let out = &mut out[..width];
+    linear_combination::<T, FMA>(terms, row, out);
+    out
+}
+
+/// `out = Σ w · row(q)` over the terms `(q, w)`, in one pass for up to five.
+#[inline(always)]
+fn linear_combination<'a, T: Real + 'a, const FMA: bool>(
+    terms: &[(usize, f64)],
+    row: impl Fn(usize) -> &'a [T],
+    out: &mut [T],
+) {
     match terms {
-        [(q, w)] if *w == 1.0 => return row(*q),
         [] => out.fill(T::zero()),
         [a] => combine::<T, FMA, 1>([a], row, out),
         [a, b] => combine::<T, FMA, 2>([a, b], row, out),
         [a, b, c] => combine::<T, FMA, 3>([a, b, c], row, out),
-        [a, b, c, d, rest @ ..] => {
-            combine::<T, FMA, 4>([a, b, c, d], row, out);
+        [a, b, c, d] => combine::<T, FMA, 4>([a, b, c, d], row, out),
+        [a, b, c, d, e, rest @ ..] => {
+            combine::<T, FMA, 5>([a, b, c, d, e], &row, out);
             for &(q, w) in rest {
                 axpy::<T, FMA>(T::of(w), row(q), out);
             }
         }
     }
-    out
 }
 
 /// `out = Σ_i w_i · row(q_i)` over `N` terms `(q_i, w_i)`, in one pass.
@@ -108,7 +123,7 @@ pub fn axpy<T: Real, const FMA: bool>(w: T, x: &[T], y: &mut [T]) {
 }
 
 /// Applies a column step to the row `src`, writing all of `out`;
-/// `scratch` holds `op.scratch()` slots.
+/// `scratch` holds `T::POOL_ROWS · op.scratch()` slots.
 #[inline(always)]
 pub fn apply_cols<T: Real, const FMA: bool>(op: &ColOp, src: &[T], out: &mut [T], scratch: &mut [T]) {
     match op {
@@ -125,60 +140,87 @@ pub fn apply_cols<T: Real, const FMA: bool>(op: &ColOp, src: &[T], out: &mut [T]
             out.fill(T::zero());
             out[*o] = T::of(*weight) * sum(src);
         }
-        ColOp::Dense(pool) => dense_pool::<T, FMA>(pool, src, out, scratch),
+        ColOp::Dense(pool) => {
+            let out_width = out.len();
+            dense_pool::<T, FMA, 1>(pool, (src, src.len()), (out, out_width), scratch)
+        }
     }
 }
 
-/// See `DensePool`: `M` from the row, `P = A M` by whole rows, `Pᵀ`, then
-/// `A Pᵀ = (A M Aᵀ)ᵀ` by whole rows, read back into the output pairs.
+/// Applies a column step to each of the rows of `src` (of `width`), into
+/// the rows of `out` (of `out_width`): `DensePool` takes up to
+/// `T::POOL_ROWS` rows at once, other steps one by one.
 #[inline(always)]
-fn dense_pool<T: Real, const FMA: bool>(pool: &DensePool, src: &[T], out: &mut [T], scratch: &mut [T]) {
-    let (n, m) = (pool.len_in, pool.len_out);
-    let (dense, pooled) = scratch[..pool.scratch()].split_at_mut(n * n);
-    if pool.input.iter().map(|r| r.len).sum::<usize>() < n * n {
-        dense.fill(T::zero());
-    }
-    // A run of pairs (u + k, v + k) is a diagonal of M.
-    for run in &pool.input {
-        let diagonal = dense[run.u * n + run.v..].iter_mut().step_by(n + 1);
-        for (d, &s) in diagonal.zip(&src[run.start..run.start + run.len]) {
-            *d = s;
+pub fn pool_cols<T: Real, const FMA: bool>(
+    op: &ColOp,
+    (src, width): (&[T], usize),
+    (out, out_width): (&mut [T], usize),
+    scratch: &mut [T],
+) {
+    match op {
+        // A lone row (1-D signals, the end of a tile) takes cells of one.
+        ColOp::Dense(pool) => match (src.len() / width, T::POOL_ROWS) {
+            (1, _) => dense_pool::<T, FMA, 1>(pool, (src, width), (out, out_width), scratch),
+            (_, 4) => dense_pool::<T, FMA, 4>(pool, (src, width), (out, out_width), scratch),
+            (_, 8) => dense_pool::<T, FMA, 8>(pool, (src, width), (out, out_width), scratch),
+            _ => unreachable!("POOL_ROWS is 4 or 8"),
+        },
+        _ => {
+            for (src, out) in src.chunks_exact(width).zip(out.chunks_exact_mut(out_width)) {
+                apply_cols::<T, FMA>(op, src, out, scratch);
+            }
         }
     }
-    // The first position: P = A M, then its transpose back into `dense`.
-    pool_rows::<T, FMA>(&pool.taps, dense, n, pooled);
-    for (i, row) in pooled.chunks_exact(n).enumerate() {
-        for (d, &v) in dense[i..].iter_mut().step_by(m).zip(row) {
-            *d = v;
+}
+
+/// See `DensePool`: `M` from the rows, `P = A M` by whole rows, `Pᵀ`, then
+/// `A Pᵀ = (A M Aᵀ)ᵀ` by whole rows, read back into the output pairs; for
+/// the (at most `L ≤ T::POOL_ROWS`) rows of `src` at once, each cell
+/// holding `L` values (unused ones are zero).
+#[inline(always)]
+fn dense_pool<T: Real, const FMA: bool, const L: usize>(
+    pool: &DensePool,
+    (src, width): (&[T], usize),
+    (out, out_width): (&mut [T], usize),
+    scratch: &mut [T],
+) {
+    let (n, m) = (pool.len_in, pool.len_out);
+    let rows = src.len() / width;
+    debug_assert!(rows <= L && out.len() == rows * out_width);
+    let (dense, pooled) = scratch[..L * pool.scratch()].split_at_mut(L * n * n);
+    for (cell, &c) in dense.chunks_exact_mut(L).zip(&pool.cells) {
+        for (r, d) in cell.iter_mut().enumerate() {
+            *d = if r < rows {
+                src.get(r * width + c as usize).copied().unwrap_or_else(T::zero)
+            } else {
+                T::zero()
+            };
+        }
+    }
+    // The first position: P = A M, then its transpose back into `dense`
+    // (strided loads of whole cells, contiguous stores).
+    pool_rows::<T, FMA>(&pool.taps, dense, L * n, pooled);
+    for (x, row) in dense[..L * n * m].chunks_exact_mut(L * m).enumerate() {
+        for (d, p) in row.chunks_exact_mut(L).zip(pooled[L * x..].chunks(L * n)) {
+            d.copy_from_slice(&p[..L]);
         }
     }
     // The second: (A M Aᵀ)ᵀ = A Pᵀ, read back transposed.
-    pool_rows::<T, FMA>(&pool.taps, &dense[..n * m], m, &mut pooled[..m * m]);
-    out.fill(T::zero());
-    for run in &pool.output {
-        let diagonal = pooled[run.v * m + run.u..].iter().step_by(m + 1);
-        for (o, &v) in out[run.start..run.start + run.len].iter_mut().zip(diagonal) {
-            *o = v;
+    let pooled = &mut pooled[..L * m * m];
+    pool_rows::<T, FMA>(&pool.taps, &dense[..L * n * m], L * m, pooled);
+    for (r, out) in out.chunks_exact_mut(out_width).enumerate() {
+        for (o, &c) in out.iter_mut().zip(&pool.reads) {
+            *o = pooled.get(L * c as usize + r).copied().unwrap_or_else(T::zero);
         }
     }
 }
 
-/// `out[i] = Σ_{(x, w) ∈ taps[i]} w · rows[x]` for rows of `width`.
+/// `out[i] = Σ_{(x, w) ∈ taps[i]} w · rows[x]` for rows of `width`, one
+/// pass per output row.
 #[inline(always)]
 fn pool_rows<T: Real, const FMA: bool>(taps: &[Vec<(usize, f64)>], rows: &[T], width: usize, out: &mut [T]) {
-    let row = |x: usize| &rows[x * width..(x + 1) * width];
     for (terms, out) in taps.iter().zip(out.chunks_exact_mut(width)) {
-        let Some((&(x, w), rest)) = terms.split_first() else {
-            out.fill(T::zero());
-            continue;
-        };
-        let w = T::of(w);
-        for (o, &v) in out.iter_mut().zip(row(x)) {
-            *o = w * v;
-        }
-        for &(x, w) in rest {
-            axpy::<T, FMA>(T::of(w), row(x), out);
-        }
+        linear_combination::<T, FMA>(terms, |x| &rows[x * width..(x + 1) * width], out);
     }
 }
 
@@ -292,7 +334,7 @@ mod tests {
 
     fn apply(op: &ColOp, src: &[f64], n_out: usize) -> Vec<f64> {
         let mut out = vec![f64::NAN; n_out];
-        let mut scratch = vec![f64::NAN; op.scratch()];
+        let mut scratch = vec![f64::NAN; <f64 as Real>::POOL_ROWS * op.scratch()];
         apply_cols::<f64, false>(op, src, &mut out, &mut scratch);
         out
     }
@@ -332,6 +374,16 @@ mod tests {
             let src = row(&input);
             let got = apply(&dense, &src, output.size());
             assert_close_on(&output, &got, &by_terms(&op, &src, output.size()));
+            // Several rows at once give each row's result.
+            let rows: Vec<f64> = (1..4).flat_map(|r| src.iter().map(move |v| v * r as f64)).collect();
+            let mut out = vec![f64::NAN; 3 * output.size()];
+            let mut scratch = vec![f64::NAN; <f64 as Real>::POOL_ROWS * dense.scratch()];
+            let (src_rows, out_rows) = ((&rows[..], input.size()), (&mut out[..], output.size()));
+            pool_cols::<f64, false>(&dense, src_rows, out_rows, &mut scratch);
+            for (r, part) in out.chunks_exact(output.size()).enumerate() {
+                let scaled: Vec<f64> = got.iter().map(|v| v * (r + 1) as f64).collect();
+                assert_close_on(&output, part, &scaled);
+            }
         }
     }
 

@@ -24,7 +24,11 @@ impl Workspace {
     /// Bytes a workspace of `plan` holds once it has run on signals of
     /// `channels` (for memory guards).
     pub fn bytes_for(plan: &Plan, precision: Precision, channels: usize) -> usize {
-        recursion::Workspace::<f64>::slots_for(plan, channels) * precision.bytes()
+        let slots = match precision {
+            Precision::F64 => recursion::Workspace::<f64>::slots_for(plan, channels),
+            Precision::F32 => recursion::Workspace::<f32>::slots_for(plan, channels),
+        };
+        slots * precision.bytes()
     }
 }
 
@@ -129,9 +133,12 @@ mod tests {
                 let s = Signal::new(x.index_axis(Axis(0), 0), &norms, &mut ws_norms);
                 let mut ws = Workspace::new(&readout, precision);
                 kernel(&readout, &s, &s, true, true, &mut ws);
-                let Workspace::F64(ws) = ws else { continue };
-                assert_eq!(ws.slots() * 8, Workspace::bytes_for(&readout, precision, 2));
-                let Signal::F64(parts) = s else { unreachable!() };
+                let bytes = match &ws {
+                    Workspace::F64(ws) => ws.slots() * 8,
+                    Workspace::F32(ws) => ws.slots() * 4,
+                };
+                assert_eq!(bytes, Workspace::bytes_for(&readout, precision, 2));
+                let Signal::F64(parts) = s else { continue };
                 let values = parts.planar.len() + parts.norms.iter().map(Vec::len).sum::<usize>();
                 assert_eq!(values * 8, Signal::bytes_for(&norms, precision, 2));
             }

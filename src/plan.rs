@@ -115,7 +115,8 @@ pub struct Plan {
     pub row_size: usize,
     /// Largest map a segment writes (slots).
     pub map_size: usize,
-    /// Scratch of the column steps (slots).
+    /// Scratch of the column steps (slots per row pooled at once,
+    /// `Real::POOL_ROWS`).
     pub scratch_size: usize,
     /// The instructions the recursion is compiled for.
     pub isa: Isa,

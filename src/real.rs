@@ -29,6 +29,11 @@ impl Precision {
 pub trait Real: Float + FloatConst + AddAssign + MulAssign + Default + Debug + Send + Sync + 'static {
     /// Coefficients of the arc-sine polynomial of `arccos` (lowest first).
     const ASIN: &'static [Self];
+    /// Rows `DensePool` pools at once (`maps::pool_cols`), one 32-byte SIMD
+    /// vector: each cell of its matrices holds one value of each row, so the
+    /// copies in and out of the matrices move whole cells and the pooling
+    /// works on full vectors.
+    const POOL_ROWS: usize;
 
     /// `v` rounded to this type.
     fn of(v: f64) -> Self;
@@ -38,6 +43,7 @@ pub trait Real: Float + FloatConst + AddAssign + MulAssign + Default + Debug + S
 
 impl Real for f64 {
     const ASIN: &'static [f64] = &arccos::ASIN_F64;
+    const POOL_ROWS: usize = 4;
 
     #[inline(always)]
     fn of(v: f64) -> f64 {
@@ -52,6 +58,7 @@ impl Real for f64 {
 
 impl Real for f32 {
     const ASIN: &'static [f32] = &arccos::ASIN_F32;
+    const POOL_ROWS: usize = 8;
 
     #[inline(always)]
     fn of(v: f64) -> f32 {

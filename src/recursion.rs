@@ -24,8 +24,9 @@ pub struct Workspace<T> {
     /// Maps of G and H: the one a segment reads and the one it writes.
     map_in: [Vec<T>; 2],
     map_out: [Vec<T>; 2],
-    /// Rows: combined input rows, Σ and Γ of a segment's last layer,
-    /// pooled rows (each for G and H), and scratch of column steps.
+    /// Rows: combined input rows, Σ and Γ of a segment's last layer and
+    /// their pooled rows (`T::POOL_ROWS` of each, pooled together), each
+    /// for G and H, and scratch of column steps.
     gathered: [Vec<T>; 2],
     last: [Vec<T>; 2],
     pooled: [Vec<T>; 2],
@@ -56,9 +57,9 @@ impl<T: Real> Workspace<T> {
             map_in: two(plan.map_size),
             map_out: two(plan.map_size),
             gathered: two(plan.row_size),
-            last: two(plan.row_size),
-            pooled: two(plan.row_size),
-            scratch: vec![T::zero(); plan.scratch_size],
+            last: two(T::POOL_ROWS * plan.row_size),
+            pooled: two(T::POOL_ROWS * plan.row_size),
+            scratch: vec![T::zero(); T::POOL_ROWS * plan.scratch_size],
             norms: Spread::new(plan.layers.iter().map(|l| {
                 if l.pool.is_some() { (l.patched.cols.size(), l.patched.rows.len()) } else { (0, 0) }
             })),
@@ -77,7 +78,8 @@ impl<T: Real> Workspace<T> {
             .sum();
         let row = plan.input.rows.len() * plan.input.cols.size();
         let values = if spreads_values(plan, channels) { 2 * channels * row } else { 0 };
-        4 * plan.tile_size + 4 * plan.map_size + 6 * plan.row_size + plan.scratch_size + norms + values
+        let rows = (2 + 4 * T::POOL_ROWS) * plan.row_size;
+        4 * plan.tile_size + 4 * plan.map_size + rows + T::POOL_ROWS * plan.scratch_size + norms + values
     }
 
     /// Values this workspace holds.
@@ -201,8 +203,9 @@ fn recursion<T: Real, S: Sides<T>, const FMA: bool>(
                         let at = (p - rows.start) * width..(p - rows.start + 1) * width;
                         (&mut out_g[at.clone()], &mut out_h[at])
                     } else {
+                        let at = (p - rows.start) % T::POOL_ROWS * width..;
                         let [g, h] = &mut *last;
-                        (&mut g[..width], &mut h[..width])
+                        (&mut g[at.clone()][..width], &mut h[at][..width])
                     };
                     let terms = layer.patch.rows.row(p);
                     let g = maps::gather::<T, FMA>(terms, &src[0], (first, src_width), &mut gathered[0]);
@@ -239,17 +242,20 @@ fn recursion<T: Real, S: Sides<T>, const FMA: bool>(
                     };
                     let diagonal = same && pair.0 == pair.1;
                     relu::<T, FMA>(cols, active, diagonal, &row_norms, sigma, tangent);
-                    if !keep {
-                        let out_width = layer.output.cols.size();
-                        sink::<T, FMA>(pool, p, out_width, sigma, [&mut pooled[0], scratch], &mut map_out[0]);
-                        if ntk {
+                    // The last layer's rows are pooled `T::POOL_ROWS` at a time.
+                    let batch = (p - rows.start) % T::POOL_ROWS + 1;
+                    if !keep && (batch == T::POOL_ROWS || p + 1 == rows.end) {
+                        let first = p + 1 - batch;
+                        let widths = (width, layer.output.cols.size());
+                        for m in 0..if ntk { 2 } else { 1 } {
+                            let rows = &last[m][..batch * width];
                             sink::<T, FMA>(
                                 pool,
-                                p,
-                                out_width,
-                                gamma,
-                                [&mut pooled[1], scratch],
-                                &mut map_out[1],
+                                first,
+                                widths,
+                                rows,
+                                [&mut pooled[m], scratch],
+                                &mut map_out[m],
                             );
                         }
                     }
@@ -298,23 +304,27 @@ fn relu<T: Real, const FMA: bool>(
     }
 }
 
-/// Pools the row `p` of a segment's last layer into its output map.
+/// Pools the rows `first..` of a segment's last layer (`rows`, of
+/// `width`) into its output map (rows of `out_width`).
 #[inline(always)]
 fn sink<T: Real, const FMA: bool>(
     pool: &PoolStep,
-    p: usize,
-    width: usize,
-    row: &[T],
+    first: usize,
+    (width, out_width): (usize, usize),
+    rows: &[T],
     [pooled, scratch]: [&mut [T]; 2],
     map: &mut [T],
 ) {
-    let row = if pool.cols == ColOp::Identity {
-        &row[..width]
+    let (rows, width) = if pool.cols == ColOp::Identity {
+        (rows, width)
     } else {
-        maps::apply_cols::<T, FMA>(&pool.cols, row, &mut pooled[..width], scratch);
-        &pooled[..width]
+        let pooled = &mut pooled[..rows.len() / width * out_width];
+        maps::pool_cols::<T, FMA>(&pool.cols, (rows, width), (&mut *pooled, out_width), scratch);
+        (&*pooled, out_width)
     };
-    for &(o, w) in pool.rows.row(p) {
-        maps::axpy::<T, FMA>(T::of(w), row, &mut map[o * width..(o + 1) * width]);
+    for (p, row) in (first..).zip(rows.chunks_exact(width)) {
+        for &(o, w) in pool.rows.row(p) {
+            maps::axpy::<T, FMA>(T::of(w), &row[..out_width], &mut map[o * out_width..(o + 1) * out_width]);
+        }
     }
 }
