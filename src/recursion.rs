@@ -161,7 +161,11 @@ fn recursion<T: Real, S: Sides<T>, const FMA: bool>(
     }
     for seg in &plan.segments {
         let final_layer = &plan.layers[seg.layers.end - 1];
-        if final_layer.pool.is_some() {
+        // An identity pooling leaves the rows as they are: the last layer
+        // writes them straight into the output map, which needs no zeroing
+        // (every row is written, halos too) and no sink.
+        let direct = final_layer.pool.as_ref().is_some_and(|p| p.identity);
+        if final_layer.pool.is_some() && !direct {
             map_out.iter_mut().for_each(|m| m[..final_layer.output.size()].fill(T::zero()));
         }
         for tile in &seg.tiles {
@@ -202,6 +206,10 @@ fn recursion<T: Real, S: Sides<T>, const FMA: bool>(
                     let (sigma, gamma) = if keep {
                         let at = (p - rows.start) * width..(p - rows.start + 1) * width;
                         (&mut out_g[at.clone()], &mut out_h[at])
+                    } else if direct {
+                        let at = p * width..(p + 1) * width;
+                        let [g, h] = &mut *map_out;
+                        (&mut g[at.clone()], &mut h[at])
                     } else {
                         let at = (p - rows.start) % T::POOL_ROWS * width..;
                         let [g, h] = &mut *last;
@@ -244,7 +252,7 @@ fn recursion<T: Real, S: Sides<T>, const FMA: bool>(
                     relu::<T, FMA>(cols, active, diagonal, &row_norms, sigma, tangent);
                     // The last layer's rows are pooled `T::POOL_ROWS` at a time.
                     let batch = (p - rows.start) % T::POOL_ROWS + 1;
-                    if !keep && (batch == T::POOL_ROWS || p + 1 == rows.end) {
+                    if !keep && !direct && (batch == T::POOL_ROWS || p + 1 == rows.end) {
                         let first = p + 1 - batch;
                         let widths = (width, layer.output.cols.size());
                         for m in 0..if ntk { 2 } else { 1 } {
