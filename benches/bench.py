@@ -107,13 +107,16 @@ def commit() -> str:
         return "unknown"
 
 
-def timed(fn, repeat: int = 1):
-    """``(result, best seconds)`` over ``repeat`` calls."""
-    best, result = math.inf, None
-    for _ in range(repeat):
+def timed(fn, repeat: int = 1, budget: float = 1.0):
+    """``(result, best seconds)`` over at least ``repeat`` calls, repeated
+    until ``budget`` seconds have passed (so that calls of a few milliseconds,
+    where timer noise and fixed costs vary most, are timed many times)."""
+    best, result, spent, calls = math.inf, None, 0.0, 0
+    while calls < repeat or spent < budget:
         start = time.perf_counter()
         result = fn()
-        best = min(best, time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        best, spent, calls = min(best, elapsed), spent + elapsed, calls + 1
     return result, best
 
 
