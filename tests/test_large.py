@@ -218,6 +218,7 @@ def test_memory_guard_names_the_block_size(monkeypatch):
     threads = nk.get_num_threads()
     # Room for blocks of 10 signals (rows and columns) but not 20.
     monkeypatch.setattr(memory, "available", lambda: per_signal * 30 + per_thread * threads)
+    monkeypatch.setattr(memory, "GUARD_FROM", 0)
     out = np.zeros((40, 40))
     NET.kernel(X, out=out, block_size=10)
     np.testing.assert_array_equal(out, want)
