@@ -106,10 +106,6 @@ impl AxisPairs {
         self.size
     }
 
-    pub fn halo(&self) -> usize {
-        self.halo
-    }
-
     /// Number of stored pairs.
     pub fn count(&self) -> usize {
         self.groups.iter().map(|g| g.count).sum()

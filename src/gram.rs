@@ -67,6 +67,9 @@ impl<'a> Inputs<'a> {
         if !(2..=4).contains(&x.ndim()) {
             return Err(invalid!("X: expected 2 to 4 dimensions, got shape {:?}", x.shape()));
         }
+        if x.shape()[x.ndim() - 1] == 0 {
+            return Err(invalid!("X: expected at least one channel, got shape {:?}", x.shape()));
+        }
         if let Some(z) = &z
             && (z.ndim() != x.ndim() || z.shape()[1..] != x.shape()[1..])
         {
@@ -529,7 +532,11 @@ mod tests {
             // after pooling with stride 2, the 4×3 grid.
             assert_eq!(f.per_signal, (84 + 42 + 12) * bytes);
             let readout = Plan::new(&net(), &[7, 6], Target::Readout).unwrap();
-            assert!(f.per_thread >= Workspace::bytes_for(&readout, precision, 2));
+            let norms = Plan::new(&net(), &[7, 6], Target::Norms).unwrap();
+            assert_eq!(
+                f.per_thread,
+                Workspace::bytes_for(&readout, precision, 2) + Workspace::bytes_for(&norms, precision, 2)
+            );
         }
     }
 
@@ -546,5 +553,15 @@ mod tests {
             &Control::default(),
         );
         assert_eq!(r.unwrap_err(), invalid!("block_size must be >= 1"));
+    }
+
+    #[test]
+    fn signals_without_channels_or_with_three_axes_are_rejected() {
+        let x = ndarray::ArrayD::<f64>::zeros(vec![2, 8, 0]);
+        assert!(
+            matches!(Inputs::new(x.view(), None), Err(Error::Invalid(m)) if m.contains("at least one channel"))
+        );
+        let r = footprint(&net(), &[4, 4, 4], 2, Precision::F64);
+        assert!(matches!(r, Err(Error::Invalid(m)) if m.contains("at most two spatial axes")));
     }
 }

@@ -37,8 +37,4 @@ impl Isa {
             Level::Avx2Fma => true,
         }
     }
-
-    pub fn name(self) -> &'static str {
-        if self.avx2_fma() { "avx2+fma" } else { "portable" }
-    }
 }

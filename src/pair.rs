@@ -138,9 +138,11 @@ mod tests {
                     Workspace::F32(ws) => ws.slots() * 4,
                 };
                 assert_eq!(bytes, Workspace::bytes_for(&readout, precision, 2));
-                let Signal::F64(parts) = s else { continue };
-                let values = parts.planar.len() + parts.norms.iter().map(Vec::len).sum::<usize>();
-                assert_eq!(values * 8, Signal::bytes_for(&norms, precision, 2));
+                let (values, bytes) = match &s {
+                    Signal::F64(p) => (p.planar.len() + p.norms.iter().map(Vec::len).sum::<usize>(), 8),
+                    Signal::F32(p) => (p.planar.len() + p.norms.iter().map(Vec::len).sum::<usize>(), 4),
+                };
+                assert_eq!(values * bytes, Signal::bytes_for(&norms, precision, 2));
             }
         }
     }

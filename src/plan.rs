@@ -19,7 +19,7 @@
 use std::ops::Range;
 
 use crate::axis::{AxisOp, AxisPairs, ColOp, Terms};
-use crate::error::Result;
+use crate::error::{Result, invalid};
 use crate::isa::Isa;
 use crate::net::{Net, Padding, Pool};
 
@@ -133,7 +133,9 @@ struct AxisLayer {
 impl Plan {
     /// `grid` has one length per spatial axis (0, 1 or 2 of them).
     pub fn new(net: &Net, grid: &[usize], target: Target) -> Result<Plan> {
-        assert!(grid.len() <= 2, "inputs have at most two spatial axes");
+        if grid.len() > 2 {
+            return Err(invalid!("signals have at most two spatial axes, got {}", grid.len()));
+        }
         let grids = net.grids(grid)?;
         let layers = net.layers();
         // Real axes map to (rows, cols) = (y, x); a 1-D signal is one row.

@@ -125,6 +125,9 @@ def test_bad_arguments(tmp_path):
         GramJob("net", images(3), None, tmp_path)
     with pytest.raises(ValueError, match="block_size must be >= 1"):
         GramJob(NET, images(3), None, tmp_path, block_size=0)
+    with pytest.raises(ValueError, match="valid"):
+        GramJob(nk.CNN([nk.Layer(patch=9, padding="valid")]), images(3), None, tmp_path / "unfit")
+    assert not (tmp_path / "unfit").exists()
     with pytest.raises(ValueError, match="X contains NaN"):
         GramJob(NET, images(3) * np.nan, None, tmp_path)
     job = GramJob(NET, images(3), None, tmp_path)

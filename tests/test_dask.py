@@ -92,6 +92,8 @@ def test_bad_arguments():
         nkd.kernel(NET, images(3), kind="x")
     with pytest.raises(ValueError, match="dtype must be"):
         nkd.kernel(NET, images(3), dtype="float16")
+    with pytest.raises(ValueError, match="valid"):
+        nkd.kernel(nk.CNN([nk.Layer(patch=9, padding="valid")]), images(3))
 
 
 def test_a_killed_worker_does_not_stop_the_job(client, tmp_path):

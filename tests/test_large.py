@@ -226,6 +226,20 @@ def test_memory_guard_names_the_block_size(monkeypatch):
         NET.kernel(X, out=out, block_size=20)
 
 
+def test_footprint_rejects_bad_arguments():
+    for args, error, message in [
+        (("net", (6, 5, 2)), TypeError, "net must be a CNN"),
+        ((NET, 3), TypeError, "shape must be a tuple"),
+        ((NET, (6, -5, 2)), ValueError, "shape must be >= 1"),
+        ((NET, (2, 6, 5, 2)), ValueError, "shape must have shape"),
+        ((NET, (6, 5, 2), "float16"), ValueError, "dtype must be"),
+        ((nk.CNN([nk.Layer(patch=9, padding="valid")]), (6, 5, 2)), ValueError, "valid"),
+    ]:
+        with pytest.raises(error, match=message):
+            memory.footprint(*args)
+    assert memory.footprint(NET, [6, 5, 2], np.float32) == memory.footprint(NET, (6, 5, 2), "float32")
+
+
 def test_available_memory_is_known_on_linux():
     if not sys.platform.startswith("linux"):
         pytest.skip("the memory guard reads /proc")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import memory
 from .network import CNN, Dtype, Kind, _pick, _positive_int, as_signals, check_dtype, check_kind, check_pair
 from .progress import Progress
 
@@ -73,6 +74,9 @@ class GramJob:
         if self.Z is not None:
             check_pair(self.X, self.Z)
         self.block_size = _positive_int(block_size, "block_size")
+        memory.footprint(
+            net, self.X.shape[1:], self.dtype
+        )  # a net that does not fit X fails here, not in run()
         self.path = Path(path)
         n, m = len(self.X), len(self.X if self.Z is None else self.Z)
         self.rows, self.cols = block_slices(n, self.block_size), block_slices(m, self.block_size)

@@ -25,6 +25,7 @@ try:
 except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError("ntk_rs.dask needs dask: pip install 'ntk_rs[dask]'") from e
 
+from . import memory
 from .blocks import DEFAULT_BLOCK
 from .network import (
     CNN,
@@ -59,6 +60,7 @@ def kernel(net: CNN, X, Z=None, chunks: int = DEFAULT_BLOCK, kind: Kind = "ntk",
     Xd = _signals(X, "X", chunks)
     Zd = Xd if symmetric else _signals(Z, "Z", chunks)
     check_pair(Xd, Zd)
+    memory.footprint(net, Xd.shape[1:], dtype)  # a net that does not fit X fails here, not in a task
     tail = (0,) * (Xd.ndim - 1)
     token = tokenize(net, kind, dtype, Xd.name, Zd.name)
     blocks = f"ntk_rs-kernel-{token}"

@@ -24,8 +24,16 @@ def footprint(net, shape: tuple[int, ...], dtype: str = "float64") -> tuple[int,
     """``(per_signal, per_thread)``: bytes of working memory of ``net.kernel``
     for each signal of a block's rows and columns and for each thread, on
     signals of ``shape`` (one signal: its grid, then channels), computing in
-    ``dtype``."""
-    return _core.footprint(net.engine_layers(len(shape) - 1), list(shape), dtype)
+    ``dtype``. Raises ``ValueError`` where ``net`` does not fit such signals."""
+    from .network import CNN, _positive_int, check_dtype, check_shape  # network imports this module
+
+    if not isinstance(net, CNN):
+        raise TypeError(f"net must be a CNN, got {type(net).__name__}")
+    if not isinstance(shape, tuple | list):
+        raise TypeError(f"shape must be a tuple (grid lengths, then channels), got {type(shape).__name__}")
+    shape = tuple(_positive_int(s, "shape") for s in shape)
+    check_shape((1, *shape), "shape")
+    return _core.footprint(net.engine_layers(len(shape) - 1), list(shape), check_dtype(dtype))
 
 
 def default_block(per_signal: int) -> int:
