@@ -74,9 +74,8 @@ class GramJob:
         if self.Z is not None:
             check_pair(self.X, self.Z)
         self.block_size = _positive_int(block_size, "block_size")
-        memory.footprint(
-            net, self.X.shape[1:], self.dtype
-        )  # a net that does not fit X fails here, not in run()
+        # A net that does not fit X fails here, before anything is written.
+        memory.footprint(net, self.X.shape[1:], self.dtype)
         self.path = Path(path)
         n, m = len(self.X), len(self.X if self.Z is None else self.Z)
         self.rows, self.cols = block_slices(n, self.block_size), block_slices(m, self.block_size)
