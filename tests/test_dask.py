@@ -103,10 +103,11 @@ def test_a_killed_worker_does_not_stop_the_job(client, tmp_path):
 
     class KillsItsWorkerOnce(nk.CNN):
         def kernel(self, *args, **kwargs):
-            if not os.path.exists(marker):
-                open(marker, "w").close()
-                os._exit(1)
-            return super().kernel(*args, **kwargs)
+            try:  # O_EXCL: of tasks racing on two workers, exactly one wins
+                os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                return super().kernel(*args, **kwargs)
+            os._exit(1)
 
         def __reduce__(self):
             return (KillsItsWorkerOnce, (self.layers,))
