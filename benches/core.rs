@@ -8,7 +8,7 @@ mod workloads;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use ntk_rs::axis::{AxisOp, AxisPairs, ColOp};
-use ntk_rs::kappa::{RowNorms, Tangent, relu_row};
+use ntk_rs::kappa::{RowNorms, Tangent, inverse_norm, relu_row};
 use ntk_rs::maps;
 use ntk_rs::net::Padding;
 use ntk_rs::pair::{self, Workspace};
@@ -85,7 +85,8 @@ fn rows(c: &mut Criterion) {
     fn relu_bench<T: Real>(b: &mut criterion::Bencher<'_>, nn: &[f64], sigma: &[f64]) {
         let nn: Vec<T> = nn.iter().map(|&v| T::of(v)).collect();
         let ones = vec![T::one(); nn.len()];
-        let norms = RowNorms { a: &ones, b: &nn };
+        let inv: Vec<T> = nn.iter().map(|&n| inverse_norm(n)).collect();
+        let norms = RowNorms { a: &ones, b: &nn, inv_a: &ones, inv_b: &inv };
         let mut s: Vec<T> = sigma.iter().map(|&v| T::of(v)).collect();
         let mut g = s.clone();
         b.iter(|| unsafe { relu_avx2(&norms, black_box(&mut s), &mut g) });

@@ -528,9 +528,9 @@ mod tests {
     fn footprint_counts_signals_and_workspaces() {
         for (precision, bytes) in [(Precision::F64, 8), (Precision::F32, 4)] {
             let f = footprint(&net(), &[7, 6], 2, precision).unwrap();
-            // The planar copy (7·6·2) and the norm maps on the 7×6 grid and,
-            // after pooling with stride 2, the 4×3 grid.
-            assert_eq!(f.per_signal, (84 + 42 + 12) * bytes);
+            // The planar copy (7·6·2) and the norm maps and their inverses
+            // on the 7×6 grid and, after pooling with stride 2, the 4×3 grid.
+            assert_eq!(f.per_signal, (84 + 2 * (42 + 12)) * bytes);
             let readout = Plan::new(&net(), &[7, 6], Target::Readout).unwrap();
             let norms = Plan::new(&net(), &[7, 6], Target::Norms).unwrap();
             assert_eq!(

@@ -79,6 +79,10 @@ impl<T> Sides<T> for Pair<'_, T> {
     fn norms(&self, k: usize) -> [&[T]; 2] {
         [&self.a.norms[k], &self.b.norms[k]]
     }
+
+    fn inverse_norms(&self, k: usize) -> [&[T]; 2] {
+        [&self.a.inverse[k], &self.b.inverse[k]]
+    }
 }
 
 #[cfg(test)]
@@ -118,6 +122,10 @@ mod tests {
         }
     }
 
+    fn maps<T>(m: &[Vec<T>]) -> usize {
+        m.iter().map(Vec::len).sum()
+    }
+
     #[test]
     fn memory_estimates_count_what_is_allocated() {
         for net in [
@@ -139,8 +147,8 @@ mod tests {
                 };
                 assert_eq!(bytes, Workspace::bytes_for(&readout, precision, 2));
                 let (values, bytes) = match &s {
-                    Signal::F64(p) => (p.planar.len() + p.norms.iter().map(Vec::len).sum::<usize>(), 8),
-                    Signal::F32(p) => (p.planar.len() + p.norms.iter().map(Vec::len).sum::<usize>(), 4),
+                    Signal::F64(p) => (p.planar.len() + maps(&p.norms) + maps(&p.inverse), 8),
+                    Signal::F32(p) => (p.planar.len() + maps(&p.norms) + maps(&p.inverse), 4),
                 };
                 assert_eq!(values * bytes, Signal::bytes_for(&norms, precision, 2));
             }

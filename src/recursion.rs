@@ -31,7 +31,8 @@ pub struct Workspace<T> {
     last: [Vec<T>; 2],
     pooled: [Vec<T>; 2],
     scratch: Vec<T>,
-    /// Norm maps spread along rows (one per layer), and input channels when
+    /// Norm maps and their inverses spread along rows (maps `2k` and
+    /// `2k + 1` for layer `k`), and input channels when
     /// rows have several runs and they fit in `SPREAD_VALUES` slots (else
     /// `inner_products` goes run by run).
     norms: Spread<T>,
@@ -60,8 +61,10 @@ impl<T: Real> Workspace<T> {
             last: two(T::POOL_ROWS * plan.row_size),
             pooled: two(T::POOL_ROWS * plan.row_size),
             scratch: vec![T::zero(); T::POOL_ROWS * plan.scratch_size],
-            norms: Spread::new(plan.layers.iter().map(|l| {
-                if l.pool.is_some() { (l.patched.cols.size(), l.patched.rows.len()) } else { (0, 0) }
+            norms: Spread::new(plan.layers.iter().flat_map(|l| {
+                let shape =
+                    if l.pool.is_some() { (l.patched.cols.size(), l.patched.rows.len()) } else { (0, 0) };
+                [shape, shape]
             })),
             values: None,
         }
@@ -74,7 +77,7 @@ impl<T: Real> Workspace<T> {
             .layers
             .iter()
             .filter(|l| l.pool.is_some())
-            .map(|l| 2 * l.patched.cols.size() * l.patched.rows.len())
+            .map(|l| 4 * l.patched.cols.size() * l.patched.rows.len())
             .sum();
         let row = plan.input.rows.len() * plan.input.cols.size();
         let values = if spreads_values(plan, channels) { 2 * channels * row } else { 0 };
@@ -119,6 +122,8 @@ pub trait Sides<T> {
     fn observe(&mut self, k: usize, space: &Space, rows: (usize, usize), sigma: &[T]);
     /// Their norm maps at layer `k`.
     fn norms(&self, k: usize) -> [&[T]; 2];
+    /// The inverses of their norm maps at layer `k` (`kappa::inverse_norm`).
+    fn inverse_norms(&self, k: usize) -> [&[T]; 2];
 }
 
 /// Runs the recursion of `plan` (the NTK map too with `ntk`); `same` marks
@@ -227,15 +232,26 @@ fn recursion<T: Real, S: Sides<T>, const FMA: bool>(
                     let row_norms = match cols.position_runs() {
                         // One run (e.g. the diagonal): the norm maps themselves.
                         [run] => {
-                            let ([na, nb], w) = (sides.norms(k), cols.len());
+                            let w = cols.len();
+                            let [a, b] = sides.norms(k);
+                            let [inv_a, inv_b] = sides.inverse_norms(k);
+                            let at = (pair.0 * w + run.u, pair.1 * w + run.v);
                             RowNorms {
-                                a: &na[pair.0 * w + run.u..][..run.len],
-                                b: &nb[pair.1 * w + run.v..][..run.len],
+                                a: &a[at.0..][..run.len],
+                                b: &b[at.1..][..run.len],
+                                inv_a: &inv_a[at.0..][..run.len],
+                                inv_b: &inv_b[at.1..][..run.len],
                             }
                         }
                         _ => {
-                            let [a, b] = norms.row(k, cols, sides.norms(k), pair);
-                            RowNorms { a: &a[active.clone()], b: &b[active.clone()] }
+                            // Spread maps 2k (norms) and 2k + 1 (inverses).
+                            norms.prepare(2 * k, cols, sides.norms(k), pair);
+                            norms.prepare(2 * k + 1, cols, sides.inverse_norms(k), pair);
+                            let [a, b, inv_a, inv_b] = {
+                                let ([a, b], [c, d]) = (norms.get(2 * k, pair), norms.get(2 * k + 1, pair));
+                                [a, b, c, d].map(|v| &v[active.clone()])
+                            };
+                            RowNorms { a, b, inv_a, inv_b }
                         }
                     };
                     let tangent = match (ntk, k) {

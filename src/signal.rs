@@ -1,8 +1,10 @@
 //! Work that depends on one signal only, done once per signal: a compact
-//! copy of its values and its norm maps `N_k[u] = sqrt(Σ_k(x, x)[u, u])`.
+//! copy of its values, its norm maps `N_k[u] = sqrt(Σ_k(x, x)[u, u])` and
+//! their inverses.
 
 use ndarray::{ArrayView, IxDyn};
 
+use crate::kappa::inverse_norm;
 use crate::pair::Workspace;
 use crate::plan::{Plan, Space};
 use crate::real::{Precision, Real};
@@ -21,13 +23,15 @@ pub struct Parts<T> {
     pub planar: Vec<T>,
     /// The norm map of every layer, on that layer's patched grid.
     pub norms: Vec<Vec<T>>,
+    /// Their inverses (`kappa::inverse_norm`).
+    pub inverse: Vec<Vec<T>>,
 }
 
 impl Signal {
     /// Bytes of a signal of `channels` on the grid of `norm_plan` (for
-    /// memory guards): its planar copy and its norm maps.
+    /// memory guards): its planar copy, its norm maps and their inverses.
     pub fn bytes_for(norm_plan: &Plan, precision: Precision, channels: usize) -> usize {
-        let norms: usize = norm_plan.layers.iter().map(|l| l.patched.positions()).sum();
+        let norms: usize = norm_plan.layers.iter().map(|l| 2 * l.patched.positions()).sum();
         (norm_plan.input.positions() * channels + norms) * precision.bytes()
     }
 
@@ -52,8 +56,8 @@ impl<T: Real> Parts<T> {
         }
         // The RF recursion of the signal with itself over the bands the
         // norms need, reading each layer's norms off the diagonal of its Σ.
-        let norms = plan.layers.iter().map(|l| vec![T::zero(); l.patched.positions()]).collect();
-        let mut own = Parts { planar, norms };
+        let zeros = || plan.layers.iter().map(|l| vec![T::zero(); l.patched.positions()]).collect();
+        let mut own = Parts { planar, norms: zeros(), inverse: zeros() };
         recursion::run(plan, &mut own, true, false, ws);
         own
     }
@@ -67,15 +71,21 @@ impl<T: Real> Sides<T> for Parts<T> {
     fn observe(&mut self, k: usize, space: &Space, (y, y2): (usize, usize), sigma: &[T]) {
         if y == y2 {
             let d = space.cols.diagonal();
-            let row = &mut self.norms[k][y * space.width()..][..d.len];
+            let at = y * space.width()..y * space.width() + d.len;
+            let (row, inverse) = (&mut self.norms[k][at.clone()], &mut self.inverse[k][at]);
             // Σ(x, x)[u, u] ≥ 0: a sum of non-negative terms (filters are ≥ 0).
-            for (n, &s) in row.iter_mut().zip(&sigma[d.start..d.start + d.len]) {
+            for ((n, i), &s) in row.iter_mut().zip(inverse).zip(&sigma[d.start..d.start + d.len]) {
                 *n = s.max(T::zero()).sqrt();
+                *i = inverse_norm(*n);
             }
         }
     }
 
     fn norms(&self, k: usize) -> [&[T]; 2] {
         [&self.norms[k], &self.norms[k]]
+    }
+
+    fn inverse_norms(&self, k: usize) -> [&[T]; 2] {
+        [&self.inverse[k], &self.inverse[k]]
     }
 }

@@ -212,9 +212,10 @@ def test_memory_guard_names_the_block_size(monkeypatch):
     X = images(40)
     want = NET.kernel(X)
     per_signal, per_thread = memory.footprint(NET, (6, 5, 2))
-    # The signal's 6·5·2 values and its norm maps on the 6×5 and 3×3 grids.
-    assert per_signal == 8 * (60 + 30 + 9)
-    assert memory.footprint(NET, (6, 5, 2), "float32")[0] == 4 * (60 + 30 + 9)
+    # The signal's 6·5·2 values and its norm maps and their inverses on the
+    # 6×5 and 3×3 grids.
+    assert per_signal == 8 * (60 + 2 * (30 + 9))
+    assert memory.footprint(NET, (6, 5, 2), "float32")[0] == 4 * (60 + 2 * (30 + 9))
     threads = nk.get_num_threads()
     # Room for blocks of 10 signals (rows and columns) but not 20.
     monkeypatch.setattr(memory, "available", lambda: per_signal * 30 + per_thread * threads)
