@@ -83,6 +83,10 @@ impl<T> Sides<T> for Pair<'_, T> {
     fn inverse_norms(&self, k: usize) -> [&[T]; 2] {
         [&self.a.inverse[k], &self.b.inverse[k]]
     }
+
+    fn keys(&self) -> [Option<u64>; 2] {
+        [Some(self.a.key), Some(self.b.key)]
+    }
 }
 
 #[cfg(test)]

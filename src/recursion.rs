@@ -122,6 +122,9 @@ pub trait Sides<T> {
     fn observe(&mut self, k: usize, space: &Space, rows: (usize, usize), sigma: &[T]);
     /// Their norm maps at layer `k`.
     fn norms(&self, k: usize) -> [&[T]; 2];
+    /// Keys that name each signal for as long as it is unchanged (so rows
+    /// spread from it can be kept from one pair to the next), or `None`.
+    fn keys(&self) -> [Option<u64>; 2];
     /// The inverses of their norm maps at layer `k` (`kappa::inverse_norm`).
     fn inverse_norms(&self, k: usize) -> [&[T]; 2];
 }
@@ -160,9 +163,9 @@ fn recursion<T: Real, S: Sides<T>, const FMA: bool>(
     let channels = sides.values().0.len() / plan.input.positions();
     ws.spread_values(plan, channels);
     let Workspace { tile_in, tile_out, map_in, map_out, gathered, last, pooled, scratch, norms, values } = ws;
-    norms.reset();
+    norms.reset(sides.keys());
     if let Some(values) = values.as_mut() {
-        values.reset();
+        values.reset(sides.keys());
     }
     for seg in &plan.segments {
         let final_layer = &plan.layers[seg.layers.end - 1];

@@ -2,6 +2,8 @@
 //! copy of its values, its norm maps `N_k[u] = sqrt(Σ_k(x, x)[u, u])` and
 //! their inverses.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use ndarray::{ArrayView, IxDyn};
 
 use crate::kappa::inverse_norm;
@@ -25,7 +27,12 @@ pub struct Parts<T> {
     pub norms: Vec<Vec<T>>,
     /// Their inverses (`kappa::inverse_norm`).
     pub inverse: Vec<Vec<T>>,
+    /// Unique to this signal (and its clones): see `Sides::keys`.
+    pub key: u64,
 }
+
+/// The next `Parts::key`.
+static NEXT_KEY: AtomicU64 = AtomicU64::new(0);
 
 impl Signal {
     /// Bytes of a signal of `channels` on the grid of `norm_plan` (for
@@ -57,7 +64,8 @@ impl<T: Real> Parts<T> {
         // The RF recursion of the signal with itself over the bands the
         // norms need, reading each layer's norms off the diagonal of its Σ.
         let zeros = || plan.layers.iter().map(|l| vec![T::zero(); l.patched.positions()]).collect();
-        let mut own = Parts { planar, norms: zeros(), inverse: zeros() };
+        let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
+        let mut own = Parts { planar, norms: zeros(), inverse: zeros(), key };
         recursion::run(plan, &mut own, true, false, ws);
         own
     }
@@ -87,5 +95,10 @@ impl<T: Real> Sides<T> for Parts<T> {
 
     fn inverse_norms(&self, k: usize) -> [&[T]; 2] {
         [&self.inverse[k], &self.inverse[k]]
+    }
+
+    /// None: the norms are being computed, spread rows must not be kept.
+    fn keys(&self) -> [Option<u64>; 2] {
+        [None, None]
     }
 }

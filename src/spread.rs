@@ -13,6 +13,8 @@ use crate::real::Real;
 #[derive(Debug)]
 pub struct Spread<T> {
     maps: Vec<Spreads<T>>,
+    /// The signal (`Sides::keys`) each side's rows were spread from.
+    keys: [Option<u64>; 2],
 }
 
 /// The spread rows of one map.
@@ -39,12 +41,19 @@ impl<T: Real> Spread<T> {
                 ready: vec![false; 2 * rows],
             })
             .collect();
-        Spread { maps }
+        Spread { maps, keys: [None; 2] }
     }
 
-    /// Forgets the rows of the previous pair.
-    pub fn reset(&mut self) {
-        self.maps.iter_mut().for_each(|m| m.ready.fill(false));
+    /// Forgets the rows of the previous pair, but for a side that is the
+    /// same signal as before (`keys`, see `Sides::keys`): a tile's pairs
+    /// share their first signal along a row of the Gram matrix.
+    pub fn reset(&mut self, keys: [Option<u64>; 2]) {
+        for (side, key) in keys.into_iter().enumerate() {
+            if key.is_none() || key != self.keys[side] {
+                self.maps.iter_mut().for_each(|m| m.ready[side * m.rows..][..m.rows].fill(false));
+            }
+        }
+        self.keys = keys;
     }
 
     /// Number of maps.
@@ -92,5 +101,29 @@ impl<T: Real> Spread<T> {
             &spreads.data[(side * spreads.rows + y) * spreads.width..][..spreads.width]
         };
         [row(0, y), row(1, y2)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_side_is_kept_only_while_its_signal_is_the_same() {
+        let cols = AxisPairs::new(4, false, 1, 0);
+        let (a, b, c) = ([1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0], [9.0; 4]);
+        let mut spread = Spread::<f64>::new([(cols.size(), 1)]);
+        spread.reset([Some(1), Some(2)]);
+        let first = spread.row(0, &cols, [&a, &b], (0, 0)).map(<[f64]>::to_vec);
+        // Same first signal: its row is kept (not re-read from `c`); a new
+        // second signal is read.
+        spread.reset([Some(1), Some(3)]);
+        let [kept, read] = spread.row(0, &cols, [&c, &c], (0, 0));
+        assert_eq!(kept, &first[0][..]);
+        assert_ne!(read, &first[1][..]);
+        // Without keys nothing is kept.
+        spread.reset([None, None]);
+        let [fresh, _] = spread.row(0, &cols, [&c, &c], (0, 0));
+        assert_ne!(fresh, &first[0][..]);
     }
 }
