@@ -122,11 +122,11 @@ pub trait Sides<T> {
     fn observe(&mut self, k: usize, space: &Space, rows: (usize, usize), sigma: &[T]);
     /// Their norm maps at layer `k`.
     fn norms(&self, k: usize) -> [&[T]; 2];
+    /// The inverses of their norm maps at layer `k` (`kappa::inverse_norm`).
+    fn inverse_norms(&self, k: usize) -> [&[T]; 2];
     /// Keys that name each signal for as long as it is unchanged (so rows
     /// spread from it can be kept from one pair to the next), or `None`.
     fn keys(&self) -> [Option<u64>; 2];
-    /// The inverses of their norm maps at layer `k` (`kappa::inverse_norm`).
-    fn inverse_norms(&self, k: usize) -> [&[T]; 2];
 }
 
 /// Runs the recursion of `plan` (the NTK map too with `ntk`); `same` marks

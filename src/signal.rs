@@ -13,13 +13,13 @@ use crate::real::{Precision, Real};
 use crate::recursion::{self, Sides};
 
 /// A signal ready to be paired, in the precision of the workspace that made it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub enum Signal {
     F64(Parts<f64>),
     F32(Parts<f32>),
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Parts<T> {
     /// Channel-planar values: `planar[c · positions + p]`.
     pub planar: Vec<T>,
