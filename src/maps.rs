@@ -38,19 +38,40 @@ pub fn inner_products<T: Real, const FMA: bool>(
 }
 
 /// The row of `inner_products` from the input channels spread along it
-/// (`row(c)` is channel `c` of both signals, see `spread`): one pass per
-/// channel over the whole row.
+/// (`row(c)` is channel `c` of both signals, see `spread`): one pass over
+/// the whole row per four channels.
 #[inline(always)]
 pub fn spread_products<'a, T: Real + 'a, const FMA: bool>(
     channels: usize,
     row: impl Fn(usize) -> [&'a [T]; 2],
     out: &mut [T],
 ) {
-    for c in 0..channels {
-        let [a, b] = row(c);
-        for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
-            *o = if c == 0 { a * b } else { mul_add::<T, FMA>(a, b, *o) };
+    for first in (0..channels).step_by(4) {
+        let add = first > 0;
+        match channels - first {
+            1 => products::<T, FMA, 1>(first, add, &row, out),
+            2 => products::<T, FMA, 2>(first, add, &row, out),
+            3 => products::<T, FMA, 3>(first, add, &row, out),
+            _ => products::<T, FMA, 4>(first, add, &row, out),
         }
+    }
+}
+
+/// `out (+)= Σ_{c < N} a_c b_c` over the channels `first..first + N`.
+#[inline(always)]
+fn products<'a, T: Real + 'a, const FMA: bool, const N: usize>(
+    first: usize,
+    add: bool,
+    row: impl Fn(usize) -> [&'a [T]; 2],
+    out: &mut [T],
+) {
+    let (mut a, mut b): ([&[T]; N], [&[T]; N]) = ([&[]; N], [&[]; N]);
+    for c in 0..N {
+        [a[c], b[c]] = row(first + c).map(|v| &v[..out.len()]);
+    }
+    for (k, o) in out.iter_mut().enumerate() {
+        let start = if add { *o } else { T::zero() };
+        *o = (0..N).fold(start, |acc, c| mul_add::<T, FMA>(a[c][k], b[c][k], acc));
     }
 }
 
