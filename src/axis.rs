@@ -30,6 +30,9 @@ pub struct AxisPairs {
     slot: Vec<u32>,
     /// The stored pairs as runs contiguous in both positions.
     runs: Vec<PositionRun>,
+    /// The pair in each slot, `(NONE, NONE)` in halos (`pair_at` is asked
+    /// once per row: a search of the groups was 8% of small maps).
+    pair_of: Vec<(u32, u32)>,
     /// Slots, halos included.
     size: usize,
 }
@@ -83,11 +86,17 @@ impl AxisPairs {
             groups.push(Group { offset, start, first, count });
             start += count + halo;
         }
-        let runs = groups.iter().flat_map(|g| group_runs(g, len, wrap)).collect();
+        let runs: Vec<PositionRun> = groups.iter().flat_map(|g| group_runs(g, len, wrap)).collect();
         // With halos (a row of a map), whole SIMD vectors: no scalar tail
         // in the loops over a row (trailing slots are halos too).
         let size = if halo > 0 { start.next_multiple_of(8) } else { start };
-        AxisPairs { len, wrap, halo, groups, slot, runs, size }
+        let mut pair_of = vec![(NONE, NONE); size];
+        for r in &runs {
+            for k in 0..r.len {
+                pair_of[r.start + k] = ((r.u + k) as u32, (r.v + k) as u32);
+            }
+        }
+        AxisPairs { len, wrap, halo, groups, slot, runs, pair_of, size }
     }
 
     /// The single pair `(0, 0)` of an axis the input does not have.
@@ -124,13 +133,8 @@ impl AxisPairs {
     /// The pair `(u, v)` in `slot`, unless the slot is a halo.
     #[inline]
     pub fn pair_at(&self, slot: usize) -> Option<(usize, usize)> {
-        let g = &self.groups[self.groups.partition_point(|g| g.start <= slot).checked_sub(1)?];
-        let k = slot - g.start;
-        (k < g.count).then(|| {
-            let u = g.first + k;
-            let v = u as isize + g.offset;
-            (u, if self.wrap { v.rem_euclid(self.len as isize) } else { v } as usize)
-        })
+        let &(u, v) = self.pair_of.get(slot)?;
+        (u != NONE).then_some((u as usize, v as usize))
     }
 
     /// Every stored pair `(slot, u, v)`, in slot order.

@@ -69,9 +69,15 @@ fn products<'a, T: Real + 'a, const FMA: bool, const N: usize>(
     for c in 0..N {
         [a[c], b[c]] = row(first + c).map(|v| &v[..out.len()]);
     }
-    for (k, o) in out.iter_mut().enumerate() {
-        let start = if add { *o } else { T::zero() };
-        *o = (0..N).fold(start, |acc, c| mul_add::<T, FMA>(a[c][k], b[c][k], acc));
+    let rest = |k: usize, acc: T| (1..N).fold(acc, |acc, c| mul_add::<T, FMA>(a[c][k], b[c][k], acc));
+    if add {
+        for (k, o) in out.iter_mut().enumerate() {
+            *o = rest(k, mul_add::<T, FMA>(a[0][k], b[0][k], *o));
+        }
+    } else {
+        for (k, o) in out.iter_mut().enumerate() {
+            *o = rest(k, a[0][k] * b[0][k]);
+        }
     }
 }
 
