@@ -427,6 +427,20 @@ mod tests {
     }
 
     #[test]
+    fn spread_products_sum_every_channel() {
+        let value = |c: usize, k: usize, side: usize| ((c * 7 + k * 3 + side * 5) % 11) as f64 - 5.0;
+        let rows: Vec<[Vec<f64>; 2]> =
+            (0..9).map(|c| [0, 1].map(|side| (0..13).map(|k| value(c, k, side)).collect())).collect();
+        for channels in 1..=9 {
+            let mut out = vec![f64::NAN; 13];
+            spread_products::<f64, false>(channels, |c| [&rows[c][0][..], &rows[c][1][..]], &mut out);
+            let want: Vec<f64> =
+                (0..13).map(|k| (0..channels).map(|c| value(c, k, 0) * value(c, k, 1)).sum()).collect();
+            assert_eq!(out, want, "{channels} channels");
+        }
+    }
+
+    #[test]
     fn gathers_combine_rows() {
         let src: Vec<f64> = (0..20).map(|i| i as f64).collect();
         let mut out = vec![0.0; 4];
