@@ -66,15 +66,9 @@ impl<T: Real> Spread<T> {
         self.maps.iter().map(|m| m.data.len()).sum()
     }
 
-    /// Map `k` (of the first and the second signal) spread along the row
-    /// `(y, y')` of a map whose columns are `cols`.
-    #[inline(always)]
-    pub fn row(&mut self, k: usize, cols: &AxisPairs, maps: [&[T]; 2], rows: (usize, usize)) -> [&[T]; 2] {
-        self.prepare(k, cols, maps, rows);
-        self.get(k, rows)
-    }
-
-    /// Spreads what `get(k, (y, y'))` will read, if not done yet.
+    /// Spreads map `k` (of the first and the second signal) along the row
+    /// `(y, y')` of a map whose columns are `cols`, for `get`, if not done
+    /// yet.
     #[inline(always)]
     pub fn prepare(&mut self, k: usize, cols: &AxisPairs, maps: [&[T]; 2], (y, y2): (usize, usize)) {
         let spreads = &mut self.maps[k];
@@ -114,16 +108,20 @@ mod tests {
         let (a, b, c) = ([1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0], [9.0; 4]);
         let mut spread = Spread::<f64>::new([(cols.size(), 1)]);
         spread.reset([Some(1), Some(2)]);
-        let first = spread.row(0, &cols, [&a, &b], (0, 0)).map(<[f64]>::to_vec);
+        let row = |spread: &mut Spread<f64>, maps: [&[f64]; 2]| {
+            spread.prepare(0, &cols, maps, (0, 0));
+            spread.get(0, (0, 0)).map(<[f64]>::to_vec)
+        };
+        let first = row(&mut spread, [&a, &b]);
         // Same first signal: its row is kept (not re-read from `c`); a new
         // second signal is read.
         spread.reset([Some(1), Some(3)]);
-        let [kept, read] = spread.row(0, &cols, [&c, &c], (0, 0));
-        assert_eq!(kept, &first[0][..]);
-        assert_ne!(read, &first[1][..]);
+        let [kept, read] = row(&mut spread, [&c, &c]);
+        assert_eq!(kept, first[0]);
+        assert_ne!(read, first[1]);
         // Without keys nothing is kept.
         spread.reset([None, None]);
-        let [fresh, _] = spread.row(0, &cols, [&c, &c], (0, 0));
-        assert_ne!(fresh, &first[0][..]);
+        let [fresh, _] = row(&mut spread, [&c, &c]);
+        assert_ne!(fresh, first[0]);
     }
 }
