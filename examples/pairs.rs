@@ -29,7 +29,7 @@ fn main() {
     let cpu_ms = (cpu_ns() - cpu) as f64 / 1e6 / pairs;
     let k01 = k.ntk.map(|k| k[[0, n.min(2) - 1]]);
     println!(
-        "{} n={n} {precision:?}: {ms:.4} ms per pair ({cpu_ms:.4} ms CPU), K[0,1] = {k01:?}",
+        "{} n={n} {precision:?}: {ms:.6} ms per pair ({cpu_ms:.6} ms CPU), K[0,1] = {k01:?}",
         workload.name
     );
     let grid = &workload.shape[..workload.shape.len() - 1];

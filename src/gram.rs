@@ -14,8 +14,9 @@ use crate::net::Net;
 use crate::pair::{self, Workspace};
 use crate::plan::{Plan, Target};
 use crate::real::Precision;
-use crate::signal::Signal;
+use crate::signal::{Parts, Signal};
 use crate::threads;
+use crate::vectors;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -305,13 +306,16 @@ struct Tile {
     symmetric: bool,
 }
 
+/// Largest side of a tile of pairs.
+pub const TILE_SIDE: usize = 32;
+
 /// Tiles covering the block `rows × cols` (its part on or above the
 /// diagonal when symmetric), small enough that every thread gets several.
 fn tiles(rows: Range<usize>, cols: Range<usize>, symmetric: bool, threads: usize) -> Vec<Tile> {
     let pairs =
         if symmetric && rows == cols { rows.len() * (rows.len() + 1) / 2 } else { rows.len() * cols.len() };
     let side = ((pairs / (8 * threads).max(1)) as f64).sqrt() as usize;
-    let side = side.clamp(1, 32);
+    let side = side.clamp(1, TILE_SIDE);
     let mut out = Vec::new();
     for i0 in rows.clone().step_by(side) {
         for j0 in cols.clone().step_by(side) {
@@ -342,6 +346,9 @@ impl Tile {
         ws: &mut Workspace,
         control: &Control,
     ) -> u64 {
+        if plan.vectors {
+            return self.compute_vectors(plan, xs, zs, out, ws, control);
+        }
         let mut done = 0;
         for i in self.rows.0..self.rows.1 {
             let first = if self.symmetric { self.cols.0.max(i) } else { self.cols.0 };
@@ -351,20 +358,79 @@ impl Tile {
                 }
                 let same = self.symmetric && i == j;
                 let v = pair::kernel(plan, &xs[i], &zs[j], same, out.ntk.is_some(), ws);
-                // SAFETY: tiles partition the output (its upper triangle when
-                // symmetric), so no other thread writes (i, j) or its mirror.
-                unsafe {
-                    if let (Some(w), Some(k)) = (&out.ntk, v.ntk) {
-                        w.write(i, j, k, self.symmetric);
-                    }
-                    if let Some(w) = &out.rf {
-                        w.write(i, j, v.rf, self.symmetric);
-                    }
-                }
+                self.write(out, i, j, v);
                 done += 1;
             }
         }
         done
+    }
+
+    /// `compute` on vectors: the tile at once (see `vectors`), but for a
+    /// signal paired with itself, computed as `diagonal` computes it.
+    fn compute_vectors(
+        &self,
+        plan: &Plan,
+        xs: &Signals,
+        zs: &Signals,
+        out: &Writers<'_>,
+        ws: &mut Workspace,
+        control: &Control,
+    ) -> u64 {
+        if control.is_cancelled() {
+            return 0;
+        }
+        let (rows, cols) = (self.rows.0..self.rows.1, self.cols.0..self.cols.1);
+        // Row i from column max(j0, i + 1) on when symmetric: the diagonal
+        // entry apart, the entries below it are mirrored.
+        let from: Vec<usize> = rows
+            .clone()
+            .map(|i| if self.symmetric { (i + 1).clamp(cols.start, cols.end) - cols.start } else { 0 })
+            .collect();
+        let ntk = out.ntk.is_some();
+        fn parts<'s, T>(
+            s: &'s Signals,
+            r: &Range<usize>,
+            get: fn(&Signal) -> &Parts<T>,
+        ) -> Vec<&'s Parts<T>> {
+            r.clone().map(|i| get(&s[i])).collect()
+        }
+        let depth = plan.layers.len();
+        let mut done = 0;
+        let mut write = |r: usize, c: usize, rf: f64, ntk: Option<f64>| {
+            self.write(out, rows.start + r, cols.start + c, pair::Values { ntk, rf });
+            done += 1;
+        };
+        match ws {
+            Workspace::F64(w) => {
+                let sides = (&parts(xs, &rows, Signal::f64)[..], &parts(zs, &cols, Signal::f64)[..]);
+                vectors::tile(plan.isa, depth, sides, &from, ntk, &mut w.tiles, &mut write);
+            }
+            Workspace::F32(w) => {
+                let sides = (&parts(xs, &rows, Signal::f32)[..], &parts(zs, &cols, Signal::f32)[..]);
+                vectors::tile(plan.isa, depth, sides, &from, ntk, &mut w.tiles, &mut write);
+            }
+        }
+        if self.symmetric {
+            for i in rows.filter(|i| cols.contains(i)) {
+                let v = pair::kernel(plan, &xs[i], &zs[i], true, ntk, ws);
+                self.write(out, i, i, v);
+                done += 1;
+            }
+        }
+        done
+    }
+
+    fn write(&self, out: &Writers<'_>, i: usize, j: usize, v: pair::Values) {
+        // SAFETY: tiles partition the output (its upper triangle when
+        // symmetric), so no other thread writes (i, j) or its mirror.
+        unsafe {
+            if let (Some(w), Some(k)) = (&out.ntk, v.ntk) {
+                w.write(i, j, k, self.symmetric);
+            }
+            if let Some(w) = &out.rf {
+                w.write(i, j, v.rf, self.symmetric);
+            }
+        }
     }
 }
 
@@ -428,6 +494,26 @@ mod tests {
         .unwrap()
     }
 
+    /// Three layers on vectors, which take the tile path (`vectors`).
+    fn fc() -> Net {
+        Net::new(vec![Layer { patch: vec![], padding: Padding::Same, pool: Pool::identity() }; 3]).unwrap()
+    }
+
+    /// `n` vectors of 29 values, every fifth zero.
+    fn vectors(n: usize, seed: usize) -> ndarray::ArrayD<f64> {
+        Array::from_shape_fn((n, 29), |(i, c)| {
+            if (i + seed) % 5 == 4 { 0.0 } else { (((i + seed) * 31 + c * 7) % 13) as f64 - 6.0 }
+        })
+        .into_dyn()
+    }
+
+    /// The networks and signals of the tests below: images through the
+    /// recursion, and (more of them, so that tiles differ in shape with
+    /// the thread count and the blocks) vectors through tiles.
+    fn cases(n: usize, seed: usize) -> [(Net, ndarray::ArrayD<f64>); 2] {
+        [(net(), images(n, seed)), (fc(), vectors(6 * n, seed))]
+    }
+
     #[test]
     fn one_layer_on_vectors_is_the_two_layer_closed_form() {
         let net =
@@ -459,26 +545,28 @@ mod tests {
 
     #[test]
     fn results_do_not_depend_on_the_thread_count() {
-        let (x, z) = (images(6, 0), images(4, 9));
-        let inputs = Inputs::new(x.view(), Some(z.view())).unwrap();
-        let run = |threads| {
-            rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| {
-                let out = gram(&net(), &inputs, Kind::Both, &Control::default()).unwrap();
-                (out.ntk.unwrap(), out.rf.unwrap())
-            })
-        };
-        assert_eq!(run(1), run(3));
+        for ((net, x), (_, z)) in cases(6, 0).into_iter().zip(cases(4, 9)) {
+            let inputs = Inputs::new(x.view(), Some(z.view())).unwrap();
+            let run = |threads| {
+                rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| {
+                    let out = gram(&net, &inputs, Kind::Both, &Control::default()).unwrap();
+                    (out.ntk.unwrap(), out.rf.unwrap())
+                })
+            };
+            assert_eq!(run(1), run(3));
+        }
     }
 
     #[test]
     fn diagonal_is_the_gram_diagonal_bit_for_bit() {
-        let x = images(5, 3);
-        let full =
-            gram(&net(), &Inputs::new(x.view(), None).unwrap(), Kind::Both, &Control::default()).unwrap();
-        let diag =
-            diagonal(&net(), &Inputs::new(x.view(), None).unwrap(), Kind::Both, &Control::default()).unwrap();
-        assert_eq!(diag.ntk.unwrap(), full.ntk.unwrap().diag());
-        assert_eq!(diag.rf.unwrap(), full.rf.unwrap().diag());
+        for (net, x) in cases(5, 3) {
+            let full =
+                gram(&net, &Inputs::new(x.view(), None).unwrap(), Kind::Both, &Control::default()).unwrap();
+            let diag = diagonal(&net, &Inputs::new(x.view(), None).unwrap(), Kind::Both, &Control::default())
+                .unwrap();
+            assert_eq!(diag.ntk.unwrap(), full.ntk.unwrap().diag());
+            assert_eq!(diag.rf.unwrap(), full.rf.unwrap().diag());
+        }
     }
 
     #[test]
@@ -505,21 +593,22 @@ mod tests {
 
     #[test]
     fn blocks_do_not_change_the_results() {
-        let (x, z) = (images(7, 0), images(5, 9));
-        for inputs in [Inputs::new(x.view(), None).unwrap(), Inputs::new(x.view(), Some(z.view())).unwrap()] {
-            let want = gram(&net(), &inputs, Kind::Both, &Control::default()).unwrap();
-            for block in [1, 2, 3, 6, 7] {
-                let (mut ntk, mut rf) = (
-                    Array2::from_elem(inputs.shape(), f64::NAN),
-                    Array2::from_elem(inputs.shape(), f64::NAN),
-                );
-                let control = Control::default();
-                gram_into(&net(), &inputs, Some(ntk.view_mut()), Some(rf.view_mut()), block, &control)
-                    .unwrap();
-                assert_eq!((Some(ntk), Some(rf)), (want.ntk.clone(), want.rf.clone()), "block {block}");
+        for ((net, x), (_, z)) in cases(7, 0).into_iter().zip(cases(5, 9)) {
+            for inputs in
+                [Inputs::new(x.view(), None).unwrap(), Inputs::new(x.view(), Some(z.view())).unwrap()]
+            {
+                let want = gram(&net, &inputs, Kind::Both, &Control::default()).unwrap();
                 let (n, m) = inputs.shape();
-                let pairs = if inputs.z.is_none() { n * (n + 1) / 2 } else { n * m };
-                assert_eq!(control.pairs_done(), pairs as u64);
+                for block in [1, 2, 3, 6, 7, 17] {
+                    let (mut ntk, mut rf) =
+                        (Array2::from_elem((n, m), f64::NAN), Array2::from_elem((n, m), f64::NAN));
+                    let control = Control::default();
+                    gram_into(&net, &inputs, Some(ntk.view_mut()), Some(rf.view_mut()), block, &control)
+                        .unwrap();
+                    assert_eq!((Some(ntk), Some(rf)), (want.ntk.clone(), want.rf.clone()), "block {block}");
+                    let pairs = if inputs.z.is_none() { n * (n + 1) / 2 } else { n * m };
+                    assert_eq!(control.pairs_done(), pairs as u64);
+                }
             }
         }
     }

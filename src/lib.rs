@@ -32,6 +32,7 @@ pub mod recursion;
 pub mod signal;
 pub mod spread;
 pub mod threads;
+pub mod vectors;
 
 #[cfg(feature = "python")]
 mod python;

@@ -120,6 +120,9 @@ pub struct Plan {
     pub scratch_size: usize,
     /// The instructions the recursion is compiled for.
     pub isa: Isa,
+    /// Signals are vectors: every axis is trivial, so every map is one
+    /// value and every step the identity (see `vectors`).
+    pub vectors: bool,
 }
 
 /// Per-layer facts of one axis: grid lengths and the step parameters.
@@ -165,10 +168,10 @@ impl Plan {
                 AxisPlan::new(net, &facts, target, halo)
             }
         });
-        Ok(Plan::assemble(net, rows, cols))
+        Ok(Plan::assemble(net, rows, cols, grid.is_empty()))
     }
 
-    fn assemble(net: &Net, rows: AxisPlan, cols: AxisPlan) -> Plan {
+    fn assemble(net: &Net, rows: AxisPlan, cols: AxisPlan, vectors: bool) -> Plan {
         let input = Space { rows: rows.input, cols: cols.input };
         let mut layers = Vec::with_capacity(rows.pools.len());
         let mut previous = input.clone();
@@ -214,7 +217,17 @@ impl Plan {
             .map(ColOp::scratch)
             .max()
             .unwrap_or(0);
-        Plan { input, layers, segments, tile_size, row_size, map_size, scratch_size, isa: Isa::best() }
+        Plan {
+            input,
+            layers,
+            segments,
+            tile_size,
+            row_size,
+            map_size,
+            scratch_size,
+            isa: Isa::best(),
+            vectors,
+        }
     }
 }
 
@@ -425,5 +438,6 @@ mod tests {
         assert_eq!(plan.input.size(), 1);
         assert_eq!(plan.layers[0].patch.rows.row(0), &[(0, 1.0)]);
         assert_eq!(plan.layers[0].patch.cols, ColOp::Identity);
+        assert!(plan.vectors);
     }
 }

@@ -8,11 +8,13 @@
 use std::ops::Range;
 
 use crate::axis::{AxisPairs, ColOp};
+use crate::gram::TILE_SIDE;
 use crate::kappa::{RowNorms, Tangent, relu_row, relu_self};
 use crate::maps;
 use crate::plan::{Plan, PoolStep, Space};
 use crate::real::Real;
 use crate::spread::Spread;
+use crate::vectors;
 
 /// One thread's buffers, sized once for a plan and reused for every pair:
 /// a few tiles, maps and rows, whatever the number of pairs.
@@ -37,6 +39,8 @@ pub struct Workspace<T> {
     /// `inner_products` goes run by run).
     norms: Spread<T>,
     values: Option<Spread<T>>,
+    /// Tiles of pairs of vectors (see `vectors`), which skip the recursion.
+    pub tiles: vectors::Buffers<T>,
 }
 
 /// Largest spread of the input channels (slots per side, 2 MiB in f64).
@@ -67,6 +71,7 @@ impl<T: Real> Workspace<T> {
                 [shape, shape]
             })),
             values: None,
+            tiles: vectors::Buffers::default(),
         }
     }
 
@@ -82,7 +87,14 @@ impl<T: Real> Workspace<T> {
         let row = plan.input.rows.len() * plan.input.cols.size();
         let values = if spreads_values(plan, channels) { 2 * channels * row } else { 0 };
         let rows = (2 + 4 * T::POOL_ROWS) * plan.row_size;
-        4 * plan.tile_size + 4 * plan.map_size + rows + T::POOL_ROWS * plan.scratch_size + norms + values
+        let tiles = if plan.vectors { vectors::Buffers::<T>::slots_for(TILE_SIDE, channels) } else { 0 };
+        tiles
+            + 4 * plan.tile_size
+            + 4 * plan.map_size
+            + rows
+            + T::POOL_ROWS * plan.scratch_size
+            + norms
+            + values
     }
 
     /// Values this workspace holds.
@@ -93,6 +105,7 @@ impl<T: Real> Workspace<T> {
             + self.scratch.len()
             + self.norms.slots()
             + self.values.as_ref().map_or(0, Spread::slots)
+            + self.tiles.slots()
     }
 
     /// Spreads the `channels` of the input along rows too, if they fit.
@@ -162,7 +175,9 @@ fn recursion<T: Real, S: Sides<T>, const FMA: bool>(
 ) {
     let channels = sides.values().0.len() / plan.input.positions();
     ws.spread_values(plan, channels);
-    let Workspace { tile_in, tile_out, map_in, map_out, gathered, last, pooled, scratch, norms, values } = ws;
+    let Workspace {
+        tile_in, tile_out, map_in, map_out, gathered, last, pooled, scratch, norms, values, ..
+    } = ws;
     norms.reset(sides.keys());
     if let Some(values) = values.as_mut() {
         values.reset(sides.keys());

@@ -42,6 +42,22 @@ impl Signal {
         (norm_plan.input.positions() * channels + norms) * precision.bytes()
     }
 
+    /// The parts of a signal made in `f64` (panics otherwise).
+    pub fn f64(&self) -> &Parts<f64> {
+        match self {
+            Signal::F64(p) => p,
+            Signal::F32(_) => panic!("a float64 signal expected"),
+        }
+    }
+
+    /// The parts of a signal made in `f32` (panics otherwise).
+    pub fn f32(&self) -> &Parts<f32> {
+        match self {
+            Signal::F32(p) => p,
+            Signal::F64(_) => panic!("a float32 signal expected"),
+        }
+    }
+
     /// `x` is one signal, channels last; `norm_plan` is the plan of the
     /// network for `Target::Norms`.
     pub fn new(x: ArrayView<'_, f64, IxDyn>, norm_plan: &Plan, ws: &mut Workspace) -> Signal {
@@ -57,9 +73,15 @@ impl<T: Real> Parts<T> {
         let channels = x.shape()[x.ndim() - 1];
         let positions = x.len() / channels;
         let mut planar = vec![T::zero(); x.len()];
-        // Logical order is position-major, channel-minor.
-        for (i, &v) in x.iter().enumerate() {
-            planar[(i % channels) * positions + i / channels] = T::of(v);
+        // Logical order is position-major, channel-minor (a copy first when
+        // `x` is not contiguous: iterating a view of dynamic dimension
+        // element by element cost more than the pairs of small signals).
+        let values = x.as_standard_layout();
+        let values = values.as_slice().expect("a standard-layout array");
+        for (p, channel_values) in values.chunks_exact(channels).enumerate() {
+            for (c, &v) in channel_values.iter().enumerate() {
+                planar[c * positions + p] = T::of(v);
+            }
         }
         // The RF recursion of the signal with itself over the bands the
         // norms need, reading each layer's norms off the diagonal of its Σ.

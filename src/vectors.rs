@@ -1,0 +1,214 @@
+//! Networks on vectors (signals without spatial axes), a tile of pairs at
+//! once. Every map of such a pair is one value, so the pair-by-pair
+//! recursion is all overhead, and its layer-1 inner product reads both
+//! signals for two flops per pair of values. Here layer 1 is one matrix
+//! product over the tile (ndarray's GEMM, which reuses each value from
+//! registers and cache), and every ReLU step runs along the tile's rows.
+//!
+//! The steps are those of the recursion (patches and poolings of trivial
+//! axes are the identity), with the same row step (`kappa::relu_row`), so
+//! an entry differs from the pair-by-pair value only by the rounding of the
+//! inner product; and since the matrix product sums each entry in an order
+//! that does not depend on the tile's shape or place, results do not
+//! depend on the tiling or the thread count.
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{ArrayView2, ArrayViewMut2};
+
+use crate::isa::Isa;
+use crate::kappa::{RowNorms, Tangent, relu_row};
+use crate::real::Real;
+use crate::signal::Parts;
+
+/// A thread's buffers for tiles, grown to the largest tile seen and reused
+/// (allocating them per tile cost more than the tile's arithmetic).
+#[derive(Debug, Default)]
+pub struct Buffers<T> {
+    /// The two sides' values, a signal per row; Σ and Γ of the tile.
+    rows: Vec<T>,
+    cols: Vec<T>,
+    sigma: Vec<T>,
+    gamma: Vec<T>,
+}
+
+impl<T> Buffers<T> {
+    /// Values held.
+    pub fn slots(&self) -> usize {
+        self.rows.len() + self.cols.len() + self.sigma.len() + self.gamma.len()
+    }
+
+    /// Values held after a tile of `side × side` pairs of `dim` values.
+    pub fn slots_for(side: usize, dim: usize) -> usize {
+        2 * side * dim + 2 * side * side
+    }
+}
+
+/// The tile's RF (and, with `ntk`, NTK) values, written by `out(r, c, rf,
+/// ntk)` for the pair of `rows[r]` and `cols[c]`. Row `r` is computed from
+/// column `from[r]` on, so a tile on the diagonal of a symmetric Gram
+/// matrix does not run the steps of the entries it mirrors.
+pub fn tile<T: Real>(
+    isa: Isa,
+    depth: usize,
+    (rows, cols): (&[&Parts<T>], &[&Parts<T>]),
+    from: &[usize],
+    ntk: bool,
+    buffers: &mut Buffers<T>,
+    mut out: impl FnMut(usize, usize, f64, Option<f64>),
+) {
+    let dim = rows.first().map_or(0, |s| s.planar.len());
+    let (r, c) = (rows.len(), cols.len());
+    let matrix = |buffer: &mut Vec<T>, signals: &[&Parts<T>]| {
+        buffer.resize(buffer.len().max(signals.len() * dim), T::zero());
+        for (row, s) in buffer.chunks_exact_mut(dim.max(1)).zip(signals) {
+            row.copy_from_slice(&s.planar);
+        }
+    };
+    matrix(&mut buffers.rows, rows);
+    matrix(&mut buffers.cols, cols);
+    for m in [&mut buffers.sigma, &mut buffers.gamma] {
+        m.resize(m.len().max(r * c), T::zero());
+    }
+    let a = ArrayView2::from_shape((r, dim), &buffers.rows[..r * dim]).expect("a matrix");
+    let b = ArrayView2::from_shape((c, dim), &buffers.cols[..c * dim]).expect("a matrix");
+    let mut sigma = ArrayViewMut2::from_shape((r, c), &mut buffers.sigma[..r * c]).expect("a matrix");
+    general_mat_mul(T::one(), &a, &b.t(), T::zero(), &mut sigma);
+    let (sigma, gamma) = (&mut buffers.sigma[..r * c], &mut buffers.gamma[..r * c]);
+    let norms = Norms { depth, rows, cols, from };
+    run(isa, &norms, sigma, ntk.then_some(&mut *gamma));
+    for (i, &first) in from.iter().enumerate() {
+        for j in first..c {
+            let at = i * c + j;
+            out(i, j, sigma[at].widen(), ntk.then(|| gamma[at].widen()));
+        }
+    }
+}
+
+fn run<T: Real>(isa: Isa, norms: &Norms<'_, T>, sigma: &mut [T], gamma: Option<&mut [T]>) {
+    #[cfg(target_arch = "x86_64")]
+    if isa.avx2_fma() {
+        // SAFETY: `Isa` reports AVX2 and FMA only where the CPU has them.
+        return unsafe { steps_avx2_fma(norms, sigma, gamma) };
+    }
+    let _ = isa;
+    steps::<T, false>(norms, sigma, gamma);
+}
+
+/// What the ReLU steps of a tile read besides its maps.
+struct Norms<'a, T> {
+    depth: usize,
+    rows: &'a [&'a Parts<T>],
+    cols: &'a [&'a Parts<T>],
+    from: &'a [usize],
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn steps_avx2_fma<T: Real>(norms: &Norms<'_, T>, sigma: &mut [T], gamma: Option<&mut [T]>) {
+    steps::<T, true>(norms, sigma, gamma);
+}
+
+/// The ReLU step of every layer over the tile (rows of `cols.len()`): Σ
+/// becomes B1, the input of the next layer and at the end the RF value;
+/// the tangent map Γ (first `B0 ⊙ Σ + B1`, then `B0 ⊙ Γ + B1`) ends as the
+/// NTK value.
+#[inline(always)]
+fn steps<T: Real, const FMA: bool>(norms: &Norms<'_, T>, sigma: &mut [T], mut gamma: Option<&mut [T]>) {
+    let width = norms.cols.len();
+    let (mut a, mut inv_a) = (vec![T::zero(); width], vec![T::zero(); width]);
+    for k in 0..norms.depth {
+        let (b, inv_b): (Vec<T>, Vec<T>) =
+            norms.cols.iter().map(|s| (s.norms[k][0], s.inverse[k][0])).unzip();
+        for (i, signal) in norms.rows.iter().enumerate() {
+            let part = norms.from[i]..width;
+            a.fill(signal.norms[k][0]);
+            inv_a.fill(signal.inverse[k][0]);
+            let row_norms = RowNorms {
+                a: &a[part.clone()],
+                b: &b[part.clone()],
+                inv_a: &inv_a[part.clone()],
+                inv_b: &inv_b[part.clone()],
+            };
+            let at = i * width + part.start..(i + 1) * width;
+            let tangent = match gamma.as_deref_mut() {
+                None => Tangent::Skip,
+                Some(g) if k == 0 => Tangent::FromSigma(&mut g[at.clone()]),
+                Some(g) => Tangent::Gamma(&mut g[at.clone()]),
+            };
+            relu_row::<T, FMA>(&row_norms, &mut sigma[at], tangent);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::{Layer, Net, Padding, Pool};
+    use crate::pair::{self, Workspace};
+    use crate::plan::{Plan, Target};
+    use crate::real::Precision;
+    use crate::signal::Signal;
+    use ndarray::{Array, Axis};
+
+    /// Values of a tile against the pair-by-pair recursion, on vectors with
+    /// opposite, parallel and zero ones among them, from each `from`.
+    #[test]
+    fn tiles_are_the_pairs_of_the_recursion() {
+        let net = Net::new(vec![Layer { patch: vec![], padding: Padding::Same, pool: Pool::identity() }; 3])
+            .unwrap();
+        let x = Array::from_shape_fn((6, 11), |(i, c)| match i {
+            4 => 0.0,
+            5 => -(((c * 5) % 7) as f64 - 3.0),
+            _ => (((i * 13 + c * 5) % 7) as f64 - 3.0) * (1.0 + i as f64),
+        })
+        .into_dyn();
+        let readout = Plan::new(&net, &[], Target::Readout).unwrap();
+        let norms = Plan::new(&net, &[], Target::Norms).unwrap();
+        for (precision, isa, rtol) in [
+            (Precision::F64, Isa::best(), 1e-13),
+            (Precision::F64, Isa::portable(), 1e-13),
+            (Precision::F32, Isa::best(), 1e-5),
+        ] {
+            let mut ws = Workspace::new(&norms, precision);
+            let s: Vec<Signal> = x.axis_iter(Axis(0)).map(|v| Signal::new(v, &norms, &mut ws)).collect();
+            let mut ws = Workspace::new(&readout, precision);
+            let from = [0, 2, 5, 1, 3];
+            let (rows, cols) = ([0, 1, 2, 4, 5], [0, 5, 3, 4, 2, 1]);
+            let mut got = vec![vec![None; cols.len()]; rows.len()];
+            let mut write =
+                |r: usize, c: usize, rf: f64, ntk: Option<f64>| got[r][c] = Some((rf, ntk.unwrap()));
+            match precision {
+                Precision::F64 => {
+                    let side = |ids: &[usize]| ids.iter().map(|&i| s[i].f64()).collect::<Vec<_>>();
+                    let mut buffers = Buffers::default();
+                    tile(isa, 3, (&side(&rows), &side(&cols)), &from, true, &mut buffers, &mut write);
+                }
+                Precision::F32 => {
+                    let side = |ids: &[usize]| ids.iter().map(|&i| s[i].f32()).collect::<Vec<_>>();
+                    let mut buffers = Buffers::default();
+                    tile(isa, 3, (&side(&rows), &side(&cols)), &from, true, &mut buffers, &mut write);
+                }
+            }
+            for (r, &i) in rows.iter().enumerate() {
+                for (c, &j) in cols.iter().enumerate() {
+                    if c < from[r] {
+                        assert_eq!(got[r][c], None, "({i}, {j}) is before `from`");
+                        continue;
+                    }
+                    let (rf, ntk) = got[r][c].expect("written");
+                    let want = pair::kernel(&readout, &s[i], &s[j], false, true, &mut ws);
+                    let scale = want.ntk.unwrap().abs().max(1e-300);
+                    assert!(
+                        (rf - want.rf).abs() <= rtol * scale,
+                        "{precision:?} ({i}, {j}): {rf} {}",
+                        want.rf
+                    );
+                    assert!((ntk - want.ntk.unwrap()).abs() <= rtol * scale, "{precision:?} ({i}, {j})");
+                    if i == 4 || j == 4 {
+                        assert_eq!((rf, ntk), (0.0, 0.0));
+                    }
+                }
+            }
+        }
+    }
+}
