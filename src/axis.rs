@@ -408,6 +408,33 @@ impl DensePool {
     }
 }
 
+/// A patch step along the rows of a tile as one shifted sum over the tile:
+/// row `p` of the output is `weight · Σ_{t < taps}` row `p + first + t` of
+/// the input, rows beyond the tile's ends being zero (see `maps::shift_rows`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RowShift {
+    pub first: isize,
+    pub taps: usize,
+    pub weight: f64,
+}
+
+impl RowShift {
+    /// The patch step on the rows, when it is a shifted sum: "same" padding
+    /// (the rows a patch reaches beyond a tile are out of the grid, i.e.
+    /// zero), not circular, on unchanged pairs (so that a row's neighbours
+    /// in its offset group are its neighbours in the tile).
+    pub fn patch(input: &AxisPairs, output: &AxisPairs, size: usize, padding: Padding) -> Option<RowShift> {
+        let taps = patch_taps(size, padding);
+        (padding == Padding::Same && input == output && !input.wrap && (2..=5).contains(&size))
+            .then(|| RowShift { first: taps.start, taps: size, weight: 1.0 / size as f64 })
+    }
+
+    /// Rows it reaches beyond the one it writes, on either side.
+    pub fn reach(&self) -> usize {
+        self.first.unsigned_abs().max((self.first + self.taps as isize - 1).unsigned_abs())
+    }
+}
+
 impl ColOp {
     /// The patch step on the columns.
     pub fn patch(input: &AxisPairs, output: &AxisPairs, size: usize, padding: Padding) -> ColOp {

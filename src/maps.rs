@@ -4,7 +4,7 @@
 //! `inline(always)` so that they are compiled into the recursion's AVX2
 //! copy as well as its portable one (see `isa`).
 
-use crate::axis::{AxisPairs, ColOp, DensePool, Run};
+use crate::axis::{AxisPairs, ColOp, DensePool, RowShift, Run};
 use crate::real::{Real, mul_add};
 
 /// Row `(y, y')` of `G₀[u, u'] = ⟨x[u], x'[u']⟩` over the column pairs
@@ -265,6 +265,33 @@ fn shift_sum<T: Real, const TAPS: usize>(first: isize, w: T, src: &[T], out: &mu
     for (o, window) in out[lo..hi].iter_mut().zip(src[base..].windows(TAPS)) {
         let window: &[T; TAPS] = window.try_into().expect("windows of TAPS");
         *o = w * window.iter().skip(1).fold(window[0], |s, &x| s + x);
+    }
+}
+
+/// `out[i] = w Σ_{t < taps} src[i + t · stride]`: the patch step along the
+/// rows of a tile as one pass (`stride` the row width, `src` starting at the
+/// first row the first output row reads).
+#[inline(always)]
+pub fn shift_rows<T: Real>(shift: &RowShift, stride: usize, src: &[T], out: &mut [T]) {
+    let w = T::of(shift.weight);
+    match shift.taps {
+        2 => rows_sum::<T, 2>(stride, w, src, out),
+        3 => rows_sum::<T, 3>(stride, w, src, out),
+        4 => rows_sum::<T, 4>(stride, w, src, out),
+        5 => rows_sum::<T, 5>(stride, w, src, out),
+        _ => unreachable!("RowShift::patch shifts 2 to 5 taps"),
+    }
+}
+
+#[inline(always)]
+fn rows_sum<T: Real, const TAPS: usize>(stride: usize, w: T, src: &[T], out: &mut [T]) {
+    let n = out.len();
+    let mut rows: [&[T]; TAPS] = [&[]; TAPS];
+    for (t, row) in rows.iter_mut().enumerate() {
+        *row = &src[t * stride..][..n];
+    }
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = w * (1..TAPS).fold(rows[0][i], |s, t| s + rows[t][i]);
     }
 }
 

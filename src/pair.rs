@@ -160,6 +160,42 @@ mod tests {
     }
 
     #[test]
+    fn tiles_shifted_along_rows_are_the_rows_gathered() {
+        let layer = |patch: usize, pool| Layer { patch: vec![patch, patch], padding: Padding::Same, pool };
+        let gaussian = Pool::Filter { h: vec![0.25, 0.5, 0.25], stride: 2 };
+        for net in [
+            net(),
+            Net::new(vec![
+                layer(3, Pool::identity()),
+                layer(5, Pool::identity()),
+                layer(2, Pool::identity()),
+            ])
+            .unwrap(),
+            Net::new(vec![layer(2, Pool::identity()), layer(4, gaussian), layer(3, Pool::GlobalAverage)])
+                .unwrap(),
+        ] {
+            let x = Array::from_shape_fn((3, 9, 8, 2), |(i, y, u, c)| {
+                ((i * 13 + y * 5 + u * 3 + c * 7) % 9) as f64 - 4.0
+            })
+            .into_dyn();
+            let shifted = Plan::new(&net, &[9, 8], Target::Readout).unwrap();
+            assert!(shifted.tile_halo > 0 && shifted.layers.iter().any(|l| l.patch.rows_shift.is_some()));
+            let mut gathered = shifted.clone();
+            gathered.layers.iter_mut().for_each(|l| l.patch.rows_shift = None);
+            let norms = Plan::new(&net, &[9, 8], Target::Norms).unwrap();
+            let mut ws = Workspace::new(&norms, Precision::F64);
+            let s: Vec<Signal> =
+                (0..3).map(|i| Signal::new(x.index_axis(Axis(0), i), &norms, &mut ws)).collect();
+            let mut ws = Workspace::new(&shifted, Precision::F64);
+            for (i, j) in [(0, 1), (2, 2), (1, 2)] {
+                let want = kernel(&gathered, &s[i], &s[j], i == j, true, &mut ws);
+                let got = kernel(&shifted, &s[i], &s[j], i == j, true, &mut ws);
+                close(&[got], &[want], 1e-13);
+            }
+        }
+    }
+
+    #[test]
     fn portable_and_simd_builds_agree() {
         let (best, portable) =
             (values(&net(), Isa::best(), Precision::F64), values(&net(), Isa::portable(), Precision::F64));

@@ -18,7 +18,7 @@
 
 use std::ops::Range;
 
-use crate::axis::{AxisOp, AxisPairs, ColOp, Terms};
+use crate::axis::{AxisOp, AxisPairs, ColOp, RowShift, Terms};
 use crate::error::{Result, invalid};
 use crate::isa::Isa;
 use crate::net::{Net, Padding, Pool};
@@ -52,6 +52,8 @@ impl Space {
 #[derive(Clone, Debug, PartialEq)]
 pub struct PatchStep {
     pub rows: Terms,
+    /// The same step on the rows as a shifted sum over a tile, where it is one.
+    pub rows_shift: Option<RowShift>,
     pub cols: ColOp,
 }
 
@@ -109,8 +111,10 @@ pub struct Plan {
     pub input: Space,
     pub layers: Vec<LayerPlan>,
     pub segments: Vec<Segment>,
-    /// Largest tile of a map (slots).
+    /// Largest tile of a map (slots), and the zero rows a tile buffer keeps
+    /// before and after its rows for the shifted sums along rows.
     pub tile_size: usize,
+    pub tile_halo: usize,
     /// Longest row (slots).
     pub row_size: usize,
     /// Largest map a segment writes (slots).
@@ -182,6 +186,7 @@ impl Plan {
             let patch = PatchStep {
                 rows: AxisOp::patch(&previous.rows, &patched.rows, rows.patch[k], padding)
                     .gather(patched.rows.size()),
+                rows_shift: RowShift::patch(&previous.rows, &patched.rows, rows.patch[k], padding),
                 cols: ColOp::patch(&previous.cols, &patched.cols, cols.patch[k], padding),
             };
             let pool = match (row_pool, col_pool) {
@@ -209,6 +214,8 @@ impl Plan {
             .expect("a plan has an input space");
 
         let tile_size = largest_tile(&input, &layers, &segments);
+        let tile_halo =
+            layers.iter().filter_map(|l| l.patch.rows_shift.map(|r| r.reach())).max().unwrap_or(0);
         // Only a segment's last layer writes its output map.
         let map_size = segments.iter().map(|seg| layers[seg.layers.end - 1].output.size()).max().unwrap_or(0);
         let scratch_size = layers
@@ -222,6 +229,7 @@ impl Plan {
             layers,
             segments,
             tile_size,
+            tile_halo,
             row_size,
             map_size,
             scratch_size,
@@ -389,6 +397,9 @@ mod tests {
         assert_eq!(plan.segments.len(), 1);
         assert_eq!(plan.segments[0].tiles, vec![Tile { input: 0..32, patched: vec![0..32; 3] }]);
         assert!(matches!(plan.layers[1].patch.cols, ColOp::Shift { first: -1, taps: 3, .. }));
+        // And along rows, a shift over the tile with one zero row around it.
+        assert_eq!(plan.layers[1].patch.rows_shift, Some(RowShift { first: -1, taps: 3, weight: 1.0 / 3.0 }));
+        assert_eq!(plan.tile_halo, 1);
     }
 
     #[test]

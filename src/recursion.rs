@@ -20,9 +20,12 @@ use crate::vectors;
 /// a few tiles, maps and rows, whatever the number of pairs.
 #[derive(Debug)]
 pub struct Workspace<T> {
-    /// Tiles of G and H: the one a layer reads and the one it writes.
+    /// Tiles of G and H: the one a layer reads and the one it writes, each
+    /// with `plan.tile_halo` rows before and after its rows (zero when a
+    /// row shift reads them); and a tile of the rows shift's sums.
     tile_in: [Vec<T>; 2],
     tile_out: [Vec<T>; 2],
+    rows_shifted: Vec<T>,
     /// Maps of G and H: the one a segment reads and the one it writes.
     map_in: [Vec<T>; 2],
     map_out: [Vec<T>; 2],
@@ -57,8 +60,9 @@ impl<T: Real> Workspace<T> {
     pub fn new(plan: &Plan) -> Workspace<T> {
         let two = |n: usize| [vec![T::zero(); n], vec![T::zero(); n]];
         Workspace {
-            tile_in: two(plan.tile_size),
-            tile_out: two(plan.tile_size),
+            tile_in: two(tile_slots(plan)),
+            tile_out: two(tile_slots(plan)),
+            rows_shifted: vec![T::zero(); plan.tile_size],
             map_in: two(plan.map_size),
             map_out: two(plan.map_size),
             gathered: two(plan.row_size),
@@ -89,7 +93,8 @@ impl<T: Real> Workspace<T> {
         let rows = (2 + 4 * T::POOL_ROWS) * plan.row_size;
         let tiles = if plan.vectors { vectors::Buffers::<T>::slots_for(TILE_SIDE, channels) } else { 0 };
         tiles
-            + 4 * plan.tile_size
+            + 4 * tile_slots(plan)
+            + plan.tile_size
             + 4 * plan.map_size
             + rows
             + T::POOL_ROWS * plan.scratch_size
@@ -100,6 +105,7 @@ impl<T: Real> Workspace<T> {
     /// Values this workspace holds.
     pub fn slots(&self) -> usize {
         let vecs = self.tile_in.iter().chain(&self.tile_out).chain(&self.map_in).chain(&self.map_out);
+        let vecs = vecs.chain(std::iter::once(&self.rows_shifted));
         let rows = self.gathered.iter().chain(&self.last).chain(&self.pooled);
         vecs.chain(rows).map(Vec::len).sum::<usize>()
             + self.scratch.len()
@@ -125,6 +131,11 @@ impl<T: Real> Workspace<T> {
         let size = plan.layers.last().expect("a plan has layers").output.size();
         (&self.map_in[0][..size], &self.map_in[1][..size])
     }
+}
+
+/// Slots of a tile buffer: the largest tile and its halo rows.
+fn tile_slots(plan: &Plan) -> usize {
+    plan.tile_size + 2 * plan.tile_halo * plan.row_size
 }
 
 /// The two signals of a pair.
@@ -176,8 +187,22 @@ fn recursion<T: Real, S: Sides<T>, const FMA: bool>(
     let channels = sides.values().0.len() / plan.input.positions();
     ws.spread_values(plan, channels);
     let Workspace {
-        tile_in, tile_out, map_in, map_out, gathered, last, pooled, scratch, norms, values, ..
+        tile_in,
+        tile_out,
+        rows_shifted,
+        map_in,
+        map_out,
+        gathered,
+        last,
+        pooled,
+        scratch,
+        norms,
+        values,
+        ..
     } = ws;
+    // Row `q` of a tile of rows `first..` and `width` starts at
+    // `(plan.tile_halo + q − first) · width`.
+    let lead = |width: usize| plan.tile_halo * width;
     norms.reset(sides.keys());
     if let Some(values) = values.as_mut() {
         values.reset(sides.keys());
@@ -201,7 +226,7 @@ fn recursion<T: Real, S: Sides<T>, const FMA: bool>(
                 let (a, b) = sides.values();
                 for q in tile.input.clone() {
                     let rows = input.rows.pair_at(q).expect("rows have no halos");
-                    let out = &mut tile_in[0][(q - tile.input.start) * width..][..width];
+                    let out = &mut tile_in[0][lead(width) + (q - tile.input.start) * width..][..width];
                     match values.as_mut() {
                         Some(values) => {
                             for c in 0..channels {
@@ -218,16 +243,47 @@ fn recursion<T: Real, S: Sides<T>, const FMA: bool>(
             }
             for (i, k) in seg.layers.clone().enumerate() {
                 let layer = &plan.layers[k];
-                let src = if i == 0 && k > 0 { &*map_in } else { &*tile_in };
                 let src_width =
                     if k == 0 { plan.input.cols.size() } else { plan.layers[k - 1].output.cols.size() };
                 let width = layer.patched.cols.size();
                 let rows = tile.patched[i].clone();
                 let keep = k + 1 < seg.layers.end;
+                let direct_rows = rows.start * width..rows.end * width;
+                // Σ and Γ of the whole tile at once, where the patch step is a
+                // shift along the rows of the tile buffer and along the
+                // columns (whole tiles: no per-row loop set-up on short rows).
+                let from_tile = i > 0 || k == 0;
+                let src_rows = if i == 0 { &tile.input } else { &tile.patched[i - 1] };
+                let shifted = layer.patch.rows_shift.filter(|_| {
+                    from_tile
+                        && *src_rows == rows
+                        && src_width == width
+                        && (keep || direct)
+                        && matches!(layer.patch.cols, ColOp::Shift { .. } | ColOp::Identity)
+                });
+                if let Some(shift) = shifted {
+                    let n = rows.len() * width;
+                    for m in 0..if ntk && k > 0 { 2 } else { 1 } {
+                        let src = &mut tile_in[m];
+                        // The halo rows: zero (rows of other tiles were there).
+                        src[..lead(width)].fill(T::zero());
+                        src[lead(width) + n..][..lead(width)].fill(T::zero());
+                        let start = (plan.tile_halo as isize + shift.first) as usize * width;
+                        maps::shift_rows(&shift, width, &src[start..], &mut rows_shifted[..n]);
+                        let out = if keep {
+                            &mut tile_out[m][lead(width)..][..n]
+                        } else {
+                            &mut map_out[m][direct_rows.clone()]
+                        };
+                        maps::apply_cols::<T, FMA>(&layer.patch.cols, &rows_shifted[..n], out, scratch);
+                    }
+                }
+                let (src, src_lead) = if from_tile { (&*tile_in, lead(src_width)) } else { (&*map_in, 0) };
                 let [out_g, out_h] = tile_out;
                 for p in rows.clone() {
                     let (sigma, gamma) = if keep {
-                        let at = (p - rows.start) * width..(p - rows.start + 1) * width;
+                        let at = lead(width) + (p - rows.start) * width
+                            ..lead(width) + (p - rows.start + 1) * width;
                         (&mut out_g[at.clone()], &mut out_h[at])
                     } else if direct {
                         let at = p * width..(p + 1) * width;
@@ -239,8 +295,11 @@ fn recursion<T: Real, S: Sides<T>, const FMA: bool>(
                         (&mut g[at.clone()][..width], &mut h[at][..width])
                     };
                     let terms = layer.patch.rows.row(p);
-                    let g = maps::gather::<T, FMA>(terms, &src[0], (first, src_width), &mut gathered[0]);
-                    maps::apply_cols::<T, FMA>(&layer.patch.cols, g, sigma, scratch);
+                    if shifted.is_none() {
+                        let src = &src[0][src_lead..];
+                        let g = maps::gather::<T, FMA>(terms, src, (first, src_width), &mut gathered[0]);
+                        maps::apply_cols::<T, FMA>(&layer.patch.cols, g, sigma, scratch);
+                    }
                     let pair = layer.patched.rows.pair_at(p).expect("rows have no halos");
                     sides.observe(k, &layer.patched, pair, sigma);
                     // Without pooling (the last layer of a norms plan) Σ is all.
@@ -276,9 +335,12 @@ fn recursion<T: Real, S: Sides<T>, const FMA: bool>(
                         (false, _) => Tangent::Skip,
                         (true, 0) => Tangent::FromSigma(&mut *gamma),
                         (true, _) => {
-                            let h =
-                                maps::gather::<T, FMA>(terms, &src[1], (first, src_width), &mut gathered[1]);
-                            maps::apply_cols::<T, FMA>(&layer.patch.cols, h, gamma, scratch);
+                            if shifted.is_none() {
+                                let src = &src[1][src_lead..];
+                                let h =
+                                    maps::gather::<T, FMA>(terms, src, (first, src_width), &mut gathered[1]);
+                                maps::apply_cols::<T, FMA>(&layer.patch.cols, h, gamma, scratch);
+                            }
                             Tangent::Gamma(&mut *gamma)
                         }
                     };
