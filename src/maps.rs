@@ -5,6 +5,7 @@
 //! copy as well as its portable one (see `isa`).
 
 use crate::axis::{AxisPairs, ColOp, DensePool, RowShift, Run};
+use crate::kappa::zero_halo;
 use crate::real::{Real, mul_add};
 
 /// Row `(y, y')` of `G₀[u, u'] = ⟨x[u], x'[u']⟩` over the column pairs
@@ -19,22 +20,27 @@ pub fn inner_products<T: Real, const FMA: bool>(
 ) {
     let width = cols.len();
     let channels = a.len() / positions;
-    out.fill(T::zero());
     if positions == 1 {
         // Vectors: one pair, channels contiguous.
+        out.fill(T::zero());
         out[cols.diagonal().start] = dot::<T, FMA>(a, b);
         return;
     }
+    // Runs in slot order; the slots between them (halos) are zero.
+    let mut end = 0;
     for run in cols.position_runs() {
-        let dst = &mut out[run.start..run.start + run.len];
+        zero_halo(&mut out[end..run.start]);
+        end = run.start + run.len;
+        let dst = &mut out[run.start..end];
         for c in 0..channels {
             let a = &a[c * positions + y * width + run.u..][..run.len];
             let b = &b[c * positions + y2 * width + run.v..][..run.len];
             for ((d, &a), &b) in dst.iter_mut().zip(a).zip(b) {
-                *d = mul_add::<T, FMA>(a, b, *d);
+                *d = if c == 0 { a * b } else { mul_add::<T, FMA>(a, b, *d) };
             }
         }
     }
+    zero_halo(&mut out[end..]);
 }
 
 /// The row of `inner_products` from the input channels spread along it
