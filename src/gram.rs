@@ -174,20 +174,22 @@ pub fn gram_into(
                     )?;
                     &owned
                 };
-                tiles(rows.clone(), cols, symmetric, threads).par_iter().try_for_each(|tile| {
-                    if control.is_cancelled() {
-                        return Err(Error::Cancelled);
-                    }
-                    let mut ws = workspaces
-                        .lock()
-                        .expect("workspace lock")
-                        .pop()
-                        .unwrap_or_else(|| Workspace::new(&readout, inputs.precision));
-                    let done = tile.compute(&readout, &xs, zs, &writers, &mut ws, control);
-                    workspaces.lock().expect("workspace lock").push(ws);
-                    control.pairs_done.fetch_add(done, Ordering::Relaxed);
-                    Ok(())
-                })?;
+                tiles(rows.clone(), cols, symmetric, threads, readout.vectors).par_iter().try_for_each(
+                    |tile| {
+                        if control.is_cancelled() {
+                            return Err(Error::Cancelled);
+                        }
+                        let mut ws = workspaces
+                            .lock()
+                            .expect("workspace lock")
+                            .pop()
+                            .unwrap_or_else(|| Workspace::new(&readout, inputs.precision));
+                        let done = tile.compute(&readout, &xs, zs, &writers, &mut ws, control);
+                        workspaces.lock().expect("workspace lock").push(ws);
+                        control.pairs_done.fetch_add(done, Ordering::Relaxed);
+                        Ok(())
+                    },
+                )?;
             }
         }
         // A tile stops early when cancelled: report it rather than success.
@@ -311,10 +313,19 @@ pub const TILE_SIDE: usize = 32;
 
 /// Tiles covering the block `rows × cols` (its part on or above the
 /// diagonal when symmetric), small enough that every thread gets several.
-fn tiles(rows: Range<usize>, cols: Range<usize>, symmetric: bool, threads: usize) -> Vec<Tile> {
+fn tiles(
+    rows: Range<usize>,
+    cols: Range<usize>,
+    symmetric: bool,
+    threads: usize,
+    vectors: bool,
+) -> Vec<Tile> {
     let pairs =
         if symmetric && rows == cols { rows.len() * (rows.len() + 1) / 2 } else { rows.len() * cols.len() };
-    let side = ((pairs / (8 * threads).max(1)) as f64).sqrt() as usize;
+    // Pairs of vectors cost the same, and a tile's matrix product copies its
+    // signals once: fewer, larger tiles.
+    let per_thread = if vectors { 2 } else { 8 };
+    let side = ((pairs / (per_thread * threads).max(1)) as f64).sqrt() as usize;
     let side = side.clamp(1, TILE_SIDE);
     let mut out = Vec::new();
     for i0 in rows.clone().step_by(side) {
