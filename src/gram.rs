@@ -358,7 +358,7 @@ impl Tile {
         control: &Control,
     ) -> u64 {
         if plan.vectors {
-            return self.compute_vectors(plan, xs, zs, out, ws, control);
+            return if control.is_cancelled() { 0 } else { self.compute_vectors(plan, (xs, zs), out, ws) };
         }
         let mut done = 0;
         for i in self.rows.0..self.rows.1 {
@@ -381,15 +381,10 @@ impl Tile {
     fn compute_vectors(
         &self,
         plan: &Plan,
-        xs: &Signals,
-        zs: &Signals,
+        (xs, zs): (&Signals, &Signals),
         out: &Writers<'_>,
         ws: &mut Workspace,
-        control: &Control,
     ) -> u64 {
-        if control.is_cancelled() {
-            return 0;
-        }
         let (rows, cols) = (self.rows.0..self.rows.1, self.cols.0..self.cols.1);
         // Row i from column max(j0, i + 1) on when symmetric: the diagonal
         // entry apart, the entries below it are mirrored.
