@@ -4,6 +4,7 @@
 use std::f64::consts::{FRAC_1_PI, PI};
 
 use crate::arccos::kappas;
+use crate::maps::zero_halo;
 use crate::real::{Real, mul_add};
 
 /// κ0(c) = 1 − arccos(c)/π, the kernel of the ReLU's derivative (libm; the
@@ -27,21 +28,6 @@ pub enum Tangent<'a, T> {
     FromSigma(&'a mut [T]),
     /// The buffer holds Γ; replace it with `B0 ⊙ Γ + B1`.
     Gamma(&'a mut [T]),
-}
-
-/// Sets a row's halo to zero: a few slots, where a call to `memset` (what
-/// the compiler makes of `fill`) would cost more than the stores (4% of
-/// cifar-v in `f32`).
-#[inline(always)]
-pub fn zero_halo<T: Real>(halo: &mut [T]) {
-    if halo.len() > 16 {
-        return halo.fill(T::zero());
-    }
-    for v in halo {
-        // SAFETY: `v` is a valid, aligned `&mut T`. Volatile only keeps the
-        // loop from being turned back into a call to `memset`.
-        unsafe { std::ptr::write_volatile(v, T::zero()) };
-    }
 }
 
 impl<T: Real> Tangent<'_, T> {

@@ -9,7 +9,7 @@ use std::ops::Range;
 
 use crate::axis::{AxisPairs, ColOp};
 use crate::gram::TILE_SIDE;
-use crate::kappa::{RowNorms, Tangent, relu_row, relu_self, zero_halo};
+use crate::kappa::{RowNorms, Tangent, relu_row, relu_self};
 use crate::maps;
 use crate::plan::{Plan, PoolStep, Space};
 use crate::real::Real;
@@ -395,8 +395,8 @@ fn relu<T: Real, const FMA: bool>(
 ) {
     // Halos before and after the pairs: zero, as the ReLU step of their
     // zero norms would give.
-    zero_halo(&mut sigma[..active.start]);
-    zero_halo(&mut sigma[active.end..]);
+    maps::zero_halo(&mut sigma[..active.start]);
+    maps::zero_halo(&mut sigma[active.end..]);
     tangent.zero_outside(active.clone());
     let (sigma, mut tangent) = (&mut sigma[active.clone()], tangent.part(active.clone()));
     if !diagonal {
