@@ -19,6 +19,7 @@
 
 pub mod arccos;
 pub mod axis;
+pub mod diagonal;
 pub mod error;
 pub mod gram;
 pub mod isa;

@@ -288,28 +288,35 @@ fn shift_sum<T: Real, const TAPS: usize>(first: isize, w: T, src: &[T], out: &mu
     }
 }
 
-/// `out[i] = w Σ_{t < taps} src[i + t · stride]`: the patch step along the
-/// rows of a tile as one pass (`stride` the row width, `src` starting at the
-/// first row the first output row reads).
+/// The patch step along the rows of a tile as one pass (`stride` the row
+/// width, `src` starting at the first row the first output row reads).
 #[inline(always)]
 pub fn shift_rows<T: Real>(shift: &RowShift, stride: usize, src: &[T], out: &mut [T]) {
-    let w = T::of(shift.weight);
-    match shift.taps {
+    window_sum(shift.taps, stride, T::of(shift.weight), src, out);
+}
+
+/// `out[i] = w Σ_{t < taps} src[i + t · stride]`, one fused pass (sums of
+/// up to 5 taps unrolled).
+#[inline(always)]
+pub fn window_sum<T: Real>(taps: usize, stride: usize, w: T, src: &[T], out: &mut [T]) {
+    match taps {
+        1 => rows_sum::<T, 1>(stride, w, src, out),
         2 => rows_sum::<T, 2>(stride, w, src, out),
         3 => rows_sum::<T, 3>(stride, w, src, out),
         4 => rows_sum::<T, 4>(stride, w, src, out),
         5 => rows_sum::<T, 5>(stride, w, src, out),
-        _ => unreachable!("RowShift::patch shifts 2 to 5 taps"),
+        _ => {
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = w * (1..taps).fold(src[i], |s, t| s + src[i + t * stride]);
+            }
+        }
     }
 }
 
 #[inline(always)]
 fn rows_sum<T: Real, const TAPS: usize>(stride: usize, w: T, src: &[T], out: &mut [T]) {
     let n = out.len();
-    let mut rows: [&[T]; TAPS] = [&[]; TAPS];
-    for (t, row) in rows.iter_mut().enumerate() {
-        *row = &src[t * stride..][..n];
-    }
+    let rows: [&[T]; TAPS] = std::array::from_fn(|t| &src[t * stride..][..n]);
     for (i, o) in out.iter_mut().enumerate() {
         *o = w * (1..TAPS).fold(rows[0][i], |s, t| s + rows[t][i]);
     }

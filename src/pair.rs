@@ -1,5 +1,6 @@
 //! One pair's kernel values, in the precision its workspace was made for.
 
+use crate::diagonal;
 use crate::maps;
 use crate::plan::Plan;
 use crate::real::{Precision, Real};
@@ -57,6 +58,10 @@ fn values<T: Real>(
     ntk: bool,
     ws: &mut recursion::Workspace<T>,
 ) -> Values {
+    if let (Some(diagonal), Some(buffers), false) = (&plan.diagonal, &mut ws.diagonal, same) {
+        let (rf, k) = diagonal::kernel(diagonal, plan.isa, (pair.a, pair.b), ntk, buffers);
+        return Values { ntk: ntk.then_some(k), rf };
+    }
     recursion::run(plan, &mut pair, same, ntk, ws);
     // The readout stores only diagonal pairs (and zero halos): the trace is the sum.
     let (g, h) = ws.output(plan);
@@ -135,6 +140,9 @@ mod tests {
         for net in [
             net(),
             Net::new(vec![Layer { patch: vec![3, 3], padding: Padding::Same, pool: Pool::GlobalAverage }])
+                .unwrap(),
+            // Identity poolings: pairs of distinct signals take the diagonal path.
+            Net::new(vec![Layer { patch: vec![3, 3], padding: Padding::Same, pool: Pool::identity() }; 2])
                 .unwrap(),
         ] {
             let x = Array::from_shape_fn((2, 9, 8, 2), |(i, y, u, c)| (i + y * u + c) as f64).into_dyn();

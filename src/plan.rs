@@ -19,6 +19,7 @@
 use std::ops::Range;
 
 use crate::axis::{AxisOp, AxisPairs, ColOp, RowShift, Terms};
+use crate::diagonal::Diagonal;
 use crate::error::{Result, invalid};
 use crate::isa::Isa;
 use crate::net::{Net, Padding, Pool};
@@ -127,6 +128,9 @@ pub struct Plan {
     /// Signals are vectors: every axis is trivial, so every map is one
     /// value and every step the identity (see `vectors`).
     pub vectors: bool,
+    /// For the readout, where every map is its diagonal: the steps on it
+    /// (see `diagonal`).
+    pub diagonal: Option<Diagonal>,
 }
 
 /// Per-layer facts of one axis: grid lengths and the step parameters.
@@ -172,7 +176,11 @@ impl Plan {
                 AxisPlan::new(net, &facts, target, halo)
             }
         });
-        Ok(Plan::assemble(net, rows, cols, grid.is_empty()))
+        let mut plan = Plan::assemble(net, rows, cols, grid.is_empty());
+        if target == Target::Readout {
+            plan.diagonal = Diagonal::new(net, grid);
+        }
+        Ok(plan)
     }
 
     fn assemble(net: &Net, rows: AxisPlan, cols: AxisPlan, vectors: bool) -> Plan {
@@ -235,6 +243,7 @@ impl Plan {
             scratch_size,
             isa: Isa::best(),
             vectors,
+            diagonal: None,
         }
     }
 }

@@ -8,6 +8,7 @@
 use std::ops::Range;
 
 use crate::axis::{AxisPairs, ColOp};
+use crate::diagonal;
 use crate::gram::TILE_SIDE;
 use crate::kappa::{RowNorms, Tangent, relu_row, relu_self};
 use crate::maps;
@@ -44,6 +45,8 @@ pub struct Workspace<T> {
     values: Option<Spread<T>>,
     /// Tiles of pairs of vectors (see `vectors`), which skip the recursion.
     pub tiles: vectors::Buffers<T>,
+    /// Maps of pairs on the diagonal path (see `diagonal`), if the plan has one.
+    pub diagonal: Option<diagonal::Buffers<T>>,
 }
 
 /// Largest tile patched by whole-tile shifts (slots): larger ones go row by
@@ -81,6 +84,7 @@ impl<T: Real> Workspace<T> {
             })),
             values: None,
             tiles: vectors::Buffers::default(),
+            diagonal: plan.diagonal.as_ref().map(diagonal::Buffers::new),
         }
     }
 
@@ -97,7 +101,9 @@ impl<T: Real> Workspace<T> {
         let values = if spreads_values(plan, channels) { 2 * channels * row } else { 0 };
         let rows = (2 + 4 * T::POOL_ROWS) * plan.row_size;
         let tiles = if plan.vectors { vectors::Buffers::<T>::slots_for(TILE_SIDE, channels) } else { 0 };
+        let diagonal = plan.diagonal.as_ref().map_or(0, diagonal::Buffers::<T>::slots_for);
         tiles
+            + diagonal
             + 4 * tile_slots(plan)
             + plan.tile_size
             + 4 * plan.map_size
@@ -117,6 +123,7 @@ impl<T: Real> Workspace<T> {
             + self.norms.slots()
             + self.values.as_ref().map_or(0, Spread::slots)
             + self.tiles.slots()
+            + self.diagonal.as_ref().map_or(0, diagonal::Buffers::slots)
     }
 
     /// Spreads the `channels` of the input along rows too, if they fit.

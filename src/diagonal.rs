@@ -1,0 +1,360 @@
+//! Networks that need only the diagonal of every map (`u = u'`): identity
+//! poolings (a filter of one tap, stride 1) and the sum readout, such as
+//! Arora et al.'s CNTK-V. A patch step keeps offsets, so each layer's map
+//! is the diagonal of the next one's input: per pair, one value per
+//! position, an image. Here it is computed as an image, whole maps at once:
+//! the patch step is a box filter over the grid and the ReLU step one pass
+//! over all positions, against the two signals' norm maps as they are
+//! stored (row by row through the general recursion, a row of such a map
+//! was too short to keep the ReLU step's pipeline full: 18% of a CIFAR
+//! pair went to row set-up and drains).
+//!
+//! The steps and the row kernel (`kappa::relu_row`) are those of the
+//! recursion; a value differs from it only by the rounding order of the
+//! patch sums. A signal paired with itself keeps the recursion (its
+//! diagonal, with `c = 1` exactly, equals `kernel_diagonal` bit for bit).
+
+use std::ops::Range;
+
+use crate::isa::Isa;
+use crate::kappa::{RowNorms, Tangent, relu_row};
+use crate::maps;
+use crate::net::{Net, Padding, Pool};
+use crate::real::{Real, mul_add};
+use crate::signal::Parts;
+
+/// The steps of a diagonal network on a given grid (rows × columns; a 1-D
+/// grid is one row).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diagonal {
+    layers: Vec<Step>,
+    /// Largest map (positions).
+    size: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct Step {
+    /// Input and patched grids: (rows, columns).
+    input: (usize, usize),
+    patched: (usize, usize),
+    rows: AxisPatch,
+    cols: AxisPatch,
+    /// `1/|S|`, the patch step's normalisation.
+    weight: f64,
+    /// The one-tap pooling `h` along every axis, applied to both arguments:
+    /// `h^(2d)` on a grid of `d` axes.
+    pool: f64,
+}
+
+impl Diagonal {
+    /// The steps, where every pooling is one tap of stride 1 on a grid (not
+    /// vectors, which have their own path); `None` otherwise.
+    pub fn new(net: &Net, grid: &[usize]) -> Option<Diagonal> {
+        if grid.is_empty() {
+            return None;
+        }
+        let grids = net.grids(grid).ok()?;
+        let as_2d = |g: &[usize]| if g.len() == 2 { (g[0], g[1]) } else { (1, g[0]) };
+        let mut layers = Vec::with_capacity(grids.len());
+        for (layer, g) in net.layers().iter().zip(&grids) {
+            let Pool::Filter { h, stride: 1 } = &layer.pool else { return None };
+            let [tap] = h[..] else { return None };
+            let (input, patched) = (as_2d(&g.input), as_2d(&g.patched));
+            let size =
+                |axis: usize| if grid.len() == 2 { layer.patch[axis] } else { [1, layer.patch[0]][axis] };
+            let (rows, cols) = (size(0), size(1));
+            layers.push(Step {
+                input,
+                patched,
+                rows: AxisPatch::new(rows, layer.padding, input.0, patched.0),
+                cols: AxisPatch::new(cols, layer.padding, input.1, patched.1),
+                weight: 1.0 / (rows * cols) as f64,
+                pool: tap.powi(2 * grid.len() as i32),
+            });
+        }
+        let size = layers.iter().map(|l| (l.input.0 * l.input.1).max(l.patched.0 * l.patched.1)).max()?;
+        Some(Diagonal { layers, size })
+    }
+}
+
+/// The patch step along one axis: output `i` is the sum of inputs
+/// `i + first + t`, `t < size` (SPEC §3: `first = −(s−1)//2` for "same"
+/// and "circular", 0 for "valid"), those outside the grid read as zero or
+/// wrapped.
+#[derive(Clone, Debug, PartialEq)]
+struct AxisPatch {
+    size: usize,
+    first: isize,
+    /// The outputs whose taps all read inside the grid.
+    inner: Range<usize>,
+    /// The others, with the inputs each reads.
+    border: Vec<(usize, Vec<usize>)>,
+}
+
+impl AxisPatch {
+    fn new(size: usize, padding: Padding, len_in: usize, len_out: usize) -> AxisPatch {
+        let first = if padding == Padding::Valid { 0 } else { -(size as isize - 1) / 2 };
+        let lo = (-first).clamp(0, len_out as isize);
+        let hi = (len_in as isize - first - size as isize + 1).clamp(lo, len_out as isize);
+        let (inner, n) = (lo as usize..hi as usize, len_in as isize);
+        let wrap = padding == Padding::Circular;
+        let reads = |i: usize| -> Vec<usize> {
+            let at = (0..size as isize).map(|t| i as isize + first + t);
+            at.filter(|at| (0..n).contains(at) || wrap).map(|at| at.rem_euclid(n) as usize).collect()
+        };
+        let border = (0..inner.start).chain(inner.end..len_out).map(|i| (i, reads(i))).collect();
+        AxisPatch { size, first, inner, border }
+    }
+
+    /// Where the inner outputs start reading.
+    fn inner_source(&self) -> usize {
+        (self.inner.start as isize + self.first) as usize
+    }
+}
+
+/// A thread's maps: the current G and H, Σ and Γ of the layer, and the
+/// patch step's row sums.
+#[derive(Debug)]
+pub struct Buffers<T> {
+    maps: [Vec<T>; 5],
+}
+
+impl<T: Real> Buffers<T> {
+    pub fn new(diagonal: &Diagonal) -> Buffers<T> {
+        Buffers { maps: std::array::from_fn(|_| vec![T::zero(); diagonal.size]) }
+    }
+
+    /// Values held by the buffers of `diagonal`.
+    pub fn slots_for(diagonal: &Diagonal) -> usize {
+        5 * diagonal.size
+    }
+
+    pub fn slots(&self) -> usize {
+        self.maps.iter().map(Vec::len).sum()
+    }
+}
+
+/// `(RF, NTK)` of a pair of distinct signals (`ntk = false`: `NTK` is 0).
+pub fn kernel<T: Real>(
+    diagonal: &Diagonal,
+    isa: Isa,
+    (a, b): (&Parts<T>, &Parts<T>),
+    ntk: bool,
+    buffers: &mut Buffers<T>,
+) -> (f64, f64) {
+    #[cfg(target_arch = "x86_64")]
+    if isa.avx2_fma() {
+        // SAFETY: `Isa` reports AVX2 and FMA only where the CPU has them.
+        return unsafe { kernel_avx2_fma(diagonal, (a, b), ntk, buffers) };
+    }
+    let _ = isa;
+    steps::<T, false>(diagonal, (a, b), ntk, buffers)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn kernel_avx2_fma<T: Real>(
+    diagonal: &Diagonal,
+    sides: (&Parts<T>, &Parts<T>),
+    ntk: bool,
+    buffers: &mut Buffers<T>,
+) -> (f64, f64) {
+    steps::<T, true>(diagonal, sides, ntk, buffers)
+}
+
+#[inline(always)]
+fn steps<T: Real, const FMA: bool>(
+    diagonal: &Diagonal,
+    (a, b): (&Parts<T>, &Parts<T>),
+    ntk: bool,
+    buffers: &mut Buffers<T>,
+) -> (f64, f64) {
+    let [g, h, sigma, gamma, rows] = &mut buffers.maps;
+    // Layer 0: the inner products of the channels at each position.
+    let first = &diagonal.layers[0];
+    let positions = first.input.0 * first.input.1;
+    let channels = a.planar.len() / positions;
+    let g0 = &mut g[..positions];
+    for c in 0..channels {
+        let (x, y) = (&a.planar[c * positions..][..positions], &b.planar[c * positions..][..positions]);
+        for ((out, &x), &y) in g0.iter_mut().zip(x).zip(y) {
+            *out = if c == 0 { x * y } else { mul_add::<T, FMA>(x, y, *out) };
+        }
+    }
+    let mut size = positions;
+    for (k, step) in diagonal.layers.iter().enumerate() {
+        let n = step.patched.0 * step.patched.1;
+        patch::<T>(step, &g[..size], &mut sigma[..n], &mut rows[..]);
+        let tangent = match (ntk, k) {
+            (false, _) => Tangent::Skip,
+            (true, 0) => Tangent::FromSigma(&mut gamma[..n]),
+            (true, _) => {
+                patch::<T>(step, &h[..size], &mut gamma[..n], &mut rows[..]);
+                Tangent::Gamma(&mut gamma[..n])
+            }
+        };
+        let norms = RowNorms { a: &a.norms[k], b: &b.norms[k], inv_a: &a.inverse[k], inv_b: &b.inverse[k] };
+        relu_row::<T, FMA>(&norms, &mut sigma[..n], tangent);
+        if step.pool != 1.0 {
+            let w = T::of(step.pool);
+            sigma[..n].iter_mut().chain(&mut gamma[..if ntk { n } else { 0 }]).for_each(|v| *v = w * *v);
+        }
+        std::mem::swap(g, sigma);
+        std::mem::swap(h, gamma);
+        size = n;
+    }
+    (maps::total(&g[..size]), if ntk { maps::total(&h[..size]) } else { 0.0 })
+}
+
+/// The patch step of `step` from `src` (its input grid) to `out` (its
+/// patched grid): the sums along rows into `rows`, then along columns,
+/// weighted. Inner rows and columns are fused window sums.
+#[inline(always)]
+fn patch<T: Real>(step: &Step, src: &[T], out: &mut [T], rows: &mut [T]) {
+    let (w_in, w_out) = (step.input.1, step.patched.1);
+    let (r, c) = (&step.rows, &step.cols);
+    let rows = &mut rows[..step.patched.0 * w_in];
+    if !r.inner.is_empty() {
+        let inner = &mut rows[r.inner.start * w_in..r.inner.end * w_in];
+        maps::window_sum(r.size, w_in, T::one(), &src[r.inner_source() * w_in..], inner);
+    }
+    for (y, reads) in &r.border {
+        let out = &mut rows[y * w_in..][..w_in];
+        out.fill(T::zero());
+        for i in reads {
+            out.iter_mut().zip(&src[i * w_in..][..w_in]).for_each(|(o, &s)| *o += s);
+        }
+    }
+    let w = T::of(step.weight);
+    // Rows of equal widths: the inner columns of all rows in one pass over
+    // the map (the border columns between them get sums across two rows,
+    // overwritten below).
+    let flat = w_in == w_out && !c.inner.is_empty();
+    if flat {
+        let span = c.inner.start..out.len() - (w_out - c.inner.end);
+        maps::window_sum(c.size, 1, w, &rows[c.inner_source()..], &mut out[span]);
+    }
+    for (out, row) in out.chunks_exact_mut(w_out).zip(rows.chunks_exact(w_in)) {
+        if !flat && !c.inner.is_empty() {
+            maps::window_sum(c.size, 1, w, &row[c.inner_source()..], &mut out[c.inner.clone()]);
+        }
+        for (x, reads) in &c.border {
+            out[*x] = w * reads.iter().fold(T::zero(), |s, &i| s + row[i]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::Layer;
+    use crate::pair::{self, Workspace};
+    use crate::plan::{Plan, Target};
+    use crate::real::Precision;
+    use crate::signal::Signal;
+    use ndarray::{Array, Axis, Dimension, IxDyn};
+
+    fn layer(patch: &[usize], padding: Padding, tap: f64) -> Layer {
+        Layer { patch: patch.to_vec(), padding, pool: Pool::Filter { h: vec![tap], stride: 1 } }
+    }
+
+    /// Signals of `grid` × 2 channels: varied ones, a zero one, one with a
+    /// zero corner (zero norms at the border), and one the negative of the
+    /// first.
+    fn signals(grid: &[usize]) -> ndarray::ArrayD<f64> {
+        let mut shape = vec![5];
+        shape.extend_from_slice(grid);
+        shape.push(2);
+        Array::from_shape_fn(IxDyn(&shape), |ix| {
+            let ix = ix.slice();
+            let (i, rest) = (ix[0], ix[1..].iter().fold(0, |s, &v| s * 7 + v));
+            let v = (((i % 3) * 13 + rest * 5) % 11) as f64 - 5.0;
+            match i {
+                2 => 0.0,
+                3 if ix[1] < 2 => 0.0,
+                4 => -((((rest * 5) % 11) as f64) - 5.0),
+                _ => v * (1.0 + i as f64),
+            }
+        })
+    }
+
+    /// Pairs of distinct signals on the diagonal path against the general
+    /// recursion, on 1-D and 2-D grids, every padding, patch sizes 1 to 7
+    /// (window sums unrolled and not), one-tap poolings of weight ≠ 1.
+    #[test]
+    fn pairs_are_those_of_the_recursion() {
+        use Padding::{Circular, Same, Valid};
+        let nets = [
+            (
+                vec![9, 8],
+                vec![layer(&[3, 3], Same, 1.0), layer(&[2, 4], Circular, 0.5), layer(&[5, 1], Valid, 1.0)],
+            ),
+            (
+                vec![7, 6],
+                vec![layer(&[7, 6], Same, 1.0), layer(&[6, 7], Circular, 2.0), layer(&[1, 1], Same, 1.0)],
+            ),
+            (vec![13], vec![layer(&[6], Same, 1.0), layer(&[3], Valid, 0.5), layer(&[4], Circular, 1.0)]),
+        ];
+        for (grid, layers) in nets {
+            let net = Net::new(layers).unwrap();
+            let x = signals(&grid);
+            let readout = Plan::new(&net, &grid, Target::Readout).unwrap();
+            let norms = Plan::new(&net, &grid, Target::Norms).unwrap();
+            assert!(readout.diagonal.is_some(), "{grid:?}");
+            let general = Plan { diagonal: None, ..readout.clone() };
+            for (precision, isa, rtol) in [
+                (Precision::F64, Isa::best(), 1e-13),
+                (Precision::F64, Isa::portable(), 1e-13),
+                (Precision::F32, Isa::best(), 1e-5),
+            ] {
+                let mut ws = Workspace::new(&norms, precision);
+                let s: Vec<Signal> = x.axis_iter(Axis(0)).map(|v| Signal::new(v, &norms, &mut ws)).collect();
+                let plan = Plan { isa, ..readout.clone() };
+                let (mut ws, mut ws_general) =
+                    (Workspace::new(&plan, precision), Workspace::new(&general, precision));
+                for i in 0..s.len() {
+                    for j in 0..s.len() {
+                        if i == j {
+                            continue;
+                        }
+                        let got = pair::kernel(&plan, &s[i], &s[j], false, true, &mut ws);
+                        let want = pair::kernel(&general, &s[i], &s[j], false, true, &mut ws_general);
+                        let scale = want.ntk.unwrap().abs().max(1e-300);
+                        let (g, w) = ((got.rf, got.ntk.unwrap()), (want.rf, want.ntk.unwrap()));
+                        assert!(
+                            (g.0 - w.0).abs() <= rtol * scale,
+                            "{grid:?} {precision:?} ({i}, {j}) {g:?} {w:?}"
+                        );
+                        assert!(
+                            (g.1 - w.1).abs() <= rtol * scale,
+                            "{grid:?} {precision:?} ({i}, {j}) {g:?} {w:?}"
+                        );
+                        if i == 2 || j == 2 {
+                            assert_eq!(g, (0.0, 0.0));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn only_networks_of_one_tap_poolings_take_it() {
+        let net = |pool: Pool| {
+            Net::new(vec![
+                layer(&[3, 3], Padding::Same, 1.0),
+                Layer { pool, ..layer(&[3, 3], Padding::Same, 1.0) },
+            ])
+            .unwrap()
+        };
+        let diagonal = |net: &Net, target| Plan::new(net, &[8, 8], target).unwrap().diagonal.is_some();
+        assert!(diagonal(&net(Pool::identity()), Target::Readout));
+        assert!(!diagonal(&net(Pool::identity()), Target::Norms));
+        assert!(!diagonal(&net(Pool::GlobalAverage), Target::Readout));
+        assert!(!diagonal(&net(Pool::Filter { h: vec![0.5, 0.5], stride: 1 }), Target::Readout));
+        assert!(!diagonal(&net(Pool::Filter { h: vec![1.0], stride: 2 }), Target::Readout));
+        let vectors =
+            Net::new(vec![Layer { patch: vec![], padding: Padding::Same, pool: Pool::identity() }]).unwrap();
+        assert!(Plan::new(&vectors, &[], Target::Readout).unwrap().diagonal.is_none());
+    }
+}
