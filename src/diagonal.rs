@@ -250,9 +250,8 @@ mod tests {
     use crate::net::Layer;
     use crate::pair::{self, Workspace};
     use crate::plan::{Plan, Target};
-    use crate::real::Precision;
-    use crate::signal::Signal;
-    use ndarray::{Array, Axis, Dimension, IxDyn};
+    use crate::signal;
+    use ndarray::{Array, Dimension, IxDyn};
 
     fn layer(patch: &[usize], padding: Padding, tap: f64) -> Layer {
         Layer { patch: patch.to_vec(), padding, pool: Pool::Filter { h: vec![tap], stride: 1 } }
@@ -302,13 +301,7 @@ mod tests {
             let norms = Plan::new(&net, &grid, Target::Norms).unwrap();
             assert!(readout.diagonal.is_some(), "{grid:?}");
             let general = Plan { diagonal: None, ..readout.clone() };
-            for (precision, isa, rtol) in [
-                (Precision::F64, Isa::best(), 1e-13),
-                (Precision::F64, Isa::portable(), 1e-13),
-                (Precision::F32, Isa::best(), 1e-5),
-            ] {
-                let mut ws = Workspace::new(&norms, precision);
-                let s: Vec<Signal> = x.axis_iter(Axis(0)).map(|v| Signal::new(v, &norms, &mut ws)).collect();
+            for (precision, isa, rtol, s) in signal::test_cases(&x, &norms) {
                 let plan = Plan { isa, ..readout.clone() };
                 let (mut ws, mut ws_general) =
                     (Workspace::new(&plan, precision), Workspace::new(&general, precision));

@@ -124,3 +124,28 @@ impl<T: Real> Sides<T> for Parts<T> {
         [None, None]
     }
 }
+
+/// For tests of the paths that skip the recursion: each precision and
+/// instruction set they run in, with the relative tolerance between two
+/// summation orders, and the signals of `x` (one per entry of its first axis)
+/// in that precision.
+#[cfg(test)]
+pub fn test_cases(
+    x: &ndarray::ArrayD<f64>,
+    norms: &Plan,
+) -> Vec<(Precision, crate::isa::Isa, f64, Vec<Signal>)> {
+    use crate::isa::Isa;
+    let cases = [
+        (Precision::F64, Isa::best(), 1e-13),
+        (Precision::F64, Isa::portable(), 1e-13),
+        (Precision::F32, Isa::best(), 1e-5),
+    ];
+    cases
+        .into_iter()
+        .map(|(precision, isa, rtol)| {
+            let mut ws = Workspace::new(norms, precision);
+            let s = x.axis_iter(ndarray::Axis(0)).map(|v| Signal::new(v, norms, &mut ws)).collect();
+            (precision, isa, rtol, s)
+        })
+        .collect()
+}

@@ -147,8 +147,8 @@ mod tests {
     use crate::pair::{self, Workspace};
     use crate::plan::{Plan, Target};
     use crate::real::Precision;
-    use crate::signal::Signal;
-    use ndarray::{Array, Axis};
+    use crate::signal;
+    use ndarray::Array;
 
     /// Values of a tile against the pair-by-pair recursion, on vectors with
     /// opposite, parallel and zero ones among them, from each `from`.
@@ -164,13 +164,7 @@ mod tests {
         .into_dyn();
         let readout = Plan::new(&net, &[], Target::Readout).unwrap();
         let norms = Plan::new(&net, &[], Target::Norms).unwrap();
-        for (precision, isa, rtol) in [
-            (Precision::F64, Isa::best(), 1e-13),
-            (Precision::F64, Isa::portable(), 1e-13),
-            (Precision::F32, Isa::best(), 1e-5),
-        ] {
-            let mut ws = Workspace::new(&norms, precision);
-            let s: Vec<Signal> = x.axis_iter(Axis(0)).map(|v| Signal::new(v, &norms, &mut ws)).collect();
+        for (precision, isa, rtol, s) in signal::test_cases(&x, &norms) {
             let mut ws = Workspace::new(&readout, precision);
             let from = [0, 2, 5, 1, 3];
             let (rows, cols) = ([0, 1, 2, 4, 5], [0, 5, 3, 4, 2, 1]);
