@@ -366,6 +366,57 @@ pub enum ColOp {
     Total { out: usize, weight: f64 },
     /// Pooling through a dense matrix over positions (`DensePool`).
     Dense(Box<DensePool>),
+    /// Pooling straight from the offset groups (`StridedPool`).
+    Strided(Box<StridedPool>),
+}
+
+/// Pooling with stride `t` of a row whose halos are at least the filter's
+/// reach: output group `δ` at positions `i, i + 1, …` is
+/// `Σ_{j,j'} h[j] h[j'] in(t i + j − c, t i + t δ + j' − c)`, and each term
+/// reads input group `t δ + j' − j` with stride `t` from one slot on; pairs
+/// out of the grid fall on zero halo slots. A few short loops per output
+/// group, with no copy of the row: filters of up to 3 taps (9 terms).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StridedPool {
+    pub stride: usize,
+    /// Output slots `(start, len)` of each group, and its terms `(first
+    /// slot read, weight)`.
+    pub groups: Vec<((usize, usize), Vec<(usize, f64)>)>,
+}
+
+impl StridedPool {
+    /// Largest filter it takes.
+    const TAPS: usize = 3;
+
+    /// The pooling, if the filter is small enough and `input`'s halos
+    /// cover its reach (and no axis wraps).
+    fn new(h: &[f64], stride: usize, input: &AxisPairs, output: &AxisPairs) -> Option<StridedPool> {
+        let c = (h.len() - 1) / 2;
+        let reach = c.max(h.len() - 1 - c);
+        if input.wrap || output.wrap || h.len() > Self::TAPS || input.halo < reach {
+            return None;
+        }
+        let (t, c) = (stride as isize, c as isize);
+        let mut groups = Vec::with_capacity(output.groups.len());
+        for g in &output.groups {
+            let mut terms = Vec::new();
+            for (j, &hj) in h.iter().enumerate() {
+                for (j2, &hj2) in h.iter().enumerate() {
+                    let offset = t * g.offset + j2 as isize - j as isize;
+                    // Offsets beyond the grid have no pairs: all padding.
+                    if hj * hj2 == 0.0 || offset.unsigned_abs() >= input.len {
+                        continue;
+                    }
+                    let key = (offset + input.len as isize - 1) as usize;
+                    let from = &input.groups[*input.slot.get(key).filter(|&&k| k != NONE)? as usize];
+                    let first = t * g.first as isize + j as isize - c;
+                    terms.push(((from.start as isize + first - from.first as isize) as usize, hj * hj2));
+                }
+            }
+            groups.push(((g.start, g.count), terms));
+        }
+        Some(StridedPool { stride, groups })
+    }
 }
 
 /// Pooling of a row whose band is wide: its pairs are gathered into a matrix
@@ -458,6 +509,9 @@ impl ColOp {
             Pool::GlobalAverage => return ColOp::Total { out: op.runs[0].out, weight: op.runs[0].weight },
             Pool::Filter { h, stride } => (h, *stride),
         };
+        if let Some(pool) = StridedPool::new(h, stride, input, output) {
+            return ColOp::Strided(Box::new(pool));
+        }
         // Dense pays off once most pairs are stored.
         if 2 * input.count() < input.len * input.len {
             return ColOp::Runs(op.runs);

@@ -4,7 +4,7 @@
 //! `inline(always)` so that they are compiled into the recursion's AVX2
 //! copy as well as its portable one (see `isa`).
 
-use crate::axis::{AxisPairs, ColOp, DensePool, RowShift, Run};
+use crate::axis::{AxisPairs, ColOp, DensePool, RowShift, Run, StridedPool};
 use crate::real::{Real, mul_add};
 
 /// Row `(y, y')` of `G₀[u, u'] = ⟨x[u], x'[u']⟩` over the column pairs
@@ -188,6 +188,7 @@ pub fn apply_cols<T: Real, const FMA: bool>(op: &ColOp, src: &[T], out: &mut [T]
             out.fill(T::zero());
             out[*o] = T::of(*weight) * sum(src);
         }
+        ColOp::Strided(pool) => strided::<T, FMA>(pool, src, out),
         ColOp::Dense(pool) => {
             let out_width = out.len();
             dense_pool::<T, FMA, 1>(pool, (src, src.len()), (out, out_width), scratch)
@@ -345,6 +346,37 @@ fn runs<T: Real, const FMA: bool>(list: &[Run], src: &[T], out: &mut [T]) {
     }
 }
 
+/// See `StridedPool`: halos zero, each group a sum of strided terms.
+#[inline(always)]
+fn strided<T: Real, const FMA: bool>(pool: &StridedPool, src: &[T], out: &mut [T]) {
+    out.fill(T::zero());
+    for ((start, len), terms) in &pool.groups {
+        let out = &mut out[*start..][..*len];
+        for &(first, w) in terms {
+            match pool.stride {
+                1 => strided_term::<T, FMA, 1>(T::of(w), &src[first..], out),
+                2 => strided_term::<T, FMA, 2>(T::of(w), &src[first..], out),
+                t => {
+                    for (k, o) in out.iter_mut().enumerate() {
+                        *o = mul_add::<T, FMA>(T::of(w), src[first + t * k], *o);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `out[k] += w · src[S k]`.
+#[inline(always)]
+fn strided_term<T: Real, const FMA: bool, const S: usize>(w: T, src: &[T], out: &mut [T]) {
+    let Some(last) = out.len().checked_sub(1) else { return };
+    // Sliced to the reads, so that the loop has no bounds checks.
+    let src = &src[..S * last + 1];
+    for (k, o) in out.iter_mut().enumerate() {
+        *o = mul_add::<T, FMA>(w, src[S * k], *o);
+    }
+}
+
 /// `Σ a b` with eight partial sums, so that it vectorises.
 #[inline(always)]
 fn dot<T: Real, const FMA: bool>(a: &[T], b: &[T]) -> T {
@@ -466,6 +498,46 @@ mod tests {
                 let scaled: Vec<f64> = got.iter().map(|v| v * (r + 1) as f64).collect();
                 assert_close_on(&output, part, &scaled);
             }
+        }
+    }
+
+    #[test]
+    fn pooling_from_the_offset_groups_is_the_strided_pooling() {
+        // (len, stride, filter, output band, halo): taps 1 to 3, centred or
+        // not, full and narrow bands, lengths not multiples of the stride.
+        let cases: [(usize, usize, &[f64], usize, usize); 8] = [
+            (10, 2, &[0.5, 0.5], 4, 1),
+            (11, 2, &[0.25, 0.5, 0.25], 5, 1),
+            (9, 3, &[0.2, 0.5, 0.3], 2, 2),
+            (7, 1, &[0.25, 0.5, 0.25], 6, 1),
+            (12, 2, &[1.0], 5, 1),
+            (13, 3, &[1.0], 1, 1),
+            (8, 2, &[0.5, 0.5], 0, 1),
+            (1, 2, &[0.25, 0.5, 0.25], 0, 1),
+        ];
+        for (len, stride, h, band_out, halo) in cases {
+            let output = AxisPairs::new(len.div_ceil(stride), false, band_out, halo);
+            let band_in = AxisPairs::pooled_band(band_out, false, h.len(), stride, len, false);
+            let input = AxisPairs::new(len, false, band_in, halo);
+            let op = AxisOp::pool(&input, &output, h, stride, false);
+            let pool = Pool::Filter { h: h.to_vec(), stride };
+            let strided = ColOp::pool(op.clone(), &pool, &input, &output, false);
+            assert!(matches!(strided, ColOp::Strided(_)), "{len} {stride} {h:?}");
+            let src = row(&input);
+            let got = apply(&strided, &src, output.size());
+            assert_close_on(&output, &got, &by_terms(&op, &src, output.size()));
+            // Halos of the output are zero, as the next patch step reads them.
+            let stored: Vec<usize> = output.pairs().map(|(slot, ..)| slot).collect();
+            assert!((0..output.size()).filter(|s| !stored.contains(s)).all(|s| got[s] == 0.0));
+        }
+        // Not taken: halos short of the filter's reach, wider filters, wrap.
+        let h = [0.25, 0.5, 0.25];
+        for (halo, h, wrap) in [(0, &h[..], false), (1, &[0.2; 5][..], false), (1, &h[..], true)] {
+            let output = AxisPairs::new(5, wrap, 4, halo);
+            let input = AxisPairs::new(10, wrap, 9, halo);
+            let op = AxisOp::pool(&input, &output, h, 2, wrap);
+            let pool = Pool::Filter { h: h.to_vec(), stride: 2 };
+            assert!(!matches!(ColOp::pool(op, &pool, &input, &output, wrap), ColOp::Strided(_)));
         }
     }
 

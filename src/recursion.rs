@@ -318,30 +318,33 @@ fn recursion<T: Real, S: Sides<T>, const FMA: bool>(
                     // Without pooling (the last layer of a norms plan) Σ is all.
                     let Some(pool) = &layer.pool else { continue };
                     let cols = &layer.patched.cols;
-                    let active = cols.active();
-                    let row_norms = match cols.position_runs() {
+                    let (active, row_norms) = match cols.position_runs() {
                         // One run (e.g. the diagonal): the norm maps themselves.
                         [run] => {
                             let w = cols.len();
                             let [a, b] = sides.norms(k);
                             let [inv_a, inv_b] = sides.inverse_norms(k);
                             let at = (pair.0 * w + run.u, pair.1 * w + run.v);
-                            RowNorms {
+                            let norms = RowNorms {
                                 a: &a[at.0..][..run.len],
                                 b: &b[at.1..][..run.len],
                                 inv_a: &inv_a[at.0..][..run.len],
                                 inv_b: &inv_b[at.1..][..run.len],
-                            }
+                            };
+                            (cols.active(), norms)
                         }
                         _ => {
-                            // Spread maps 2k (norms) and 2k + 1 (inverses).
+                            // Spread maps 2k (norms) and 2k + 1 (inverses), zero in
+                            // halos: the step runs over whole SIMD vectors of
+                            // slots, halos around the pairs included.
                             norms.prepare(2 * k, cols, sides.norms(k), pair);
                             norms.prepare(2 * k + 1, cols, sides.inverse_norms(k), pair);
+                            let active = vector_span(cols.active(), cols.size());
                             let [a, b, inv_a, inv_b] = {
                                 let ([a, b], [c, d]) = (norms.get(2 * k, pair), norms.get(2 * k + 1, pair));
                                 [a, b, c, d].map(|v| &v[active.clone()])
                             };
-                            RowNorms { a, b, inv_a, inv_b }
+                            (active, RowNorms { a, b, inv_a, inv_b })
                         }
                     };
                     let tangent = match (ntk, k) {
@@ -389,7 +392,15 @@ fn recursion<T: Real, S: Sides<T>, const FMA: bool>(
     }
 }
 
-/// The ReLU step over a row of `space`; `diagonal` marks the row `(y, y)`
+/// `slots` widened to multiples of 8 within `0..size`: rows of a few dozen
+/// slots spent a third of their ReLU step in the scalar tail of its SIMD
+/// loop (digits, `f32`).
+fn vector_span(slots: Range<usize>, size: usize) -> Range<usize> {
+    slots.start / 8 * 8..slots.end.next_multiple_of(8).min(size)
+}
+
+/// The ReLU step over the slots `active` of a row of `space` (the stored
+/// pairs, or more slots around them whose norms are zero); `diagonal` marks the row `(y, y)`
 /// of a signal with itself, whose column pairs `(x, x)` have `c = 1`.
 #[inline(always)]
 fn relu<T: Real, const FMA: bool>(
