@@ -379,9 +379,16 @@ pub enum ColOp {
 #[derive(Clone, Debug, PartialEq)]
 pub struct StridedPool {
     pub stride: usize,
-    /// Output slots `(start, len)` of each group, and its terms `(first
-    /// slot read, weight)`.
-    pub groups: Vec<((usize, usize), Vec<(usize, f64)>)>,
+    pub groups: Vec<StridedGroup>,
+}
+
+/// The output slots `start .. start + len` of an offset group, and the
+/// terms `(first slot read, weight)` summed into them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StridedGroup {
+    pub start: usize,
+    pub len: usize,
+    pub terms: Vec<(usize, f64)>,
 }
 
 impl StridedPool {
@@ -413,7 +420,7 @@ impl StridedPool {
                     terms.push(((from.start as isize + first - from.first as isize) as usize, hj * hj2));
                 }
             }
-            groups.push(((g.start, g.count), terms));
+            groups.push(StridedGroup { start: g.start, len: g.count, terms });
         }
         Some(StridedPool { stride, groups })
     }

@@ -350,9 +350,9 @@ fn runs<T: Real, const FMA: bool>(list: &[Run], src: &[T], out: &mut [T]) {
 #[inline(always)]
 fn strided<T: Real, const FMA: bool>(pool: &StridedPool, src: &[T], out: &mut [T]) {
     out.fill(T::zero());
-    for ((start, len), terms) in &pool.groups {
-        let out = &mut out[*start..][..*len];
-        for &(first, w) in terms {
+    for group in &pool.groups {
+        let out = &mut out[group.start..][..group.len];
+        for &(first, w) in &group.terms {
             match pool.stride {
                 1 => strided_term::<T, FMA, 1>(T::of(w), &src[first..], out),
                 2 => strided_term::<T, FMA, 2>(T::of(w), &src[first..], out),
