@@ -346,19 +346,24 @@ fn runs<T: Real, const FMA: bool>(list: &[Run], src: &[T], out: &mut [T]) {
     }
 }
 
-/// See `StridedPool`: halos zero, each group a sum of strided terms.
+/// See `StridedPool`: halos zero, each group a sum of strided terms, four
+/// at a time.
 #[inline(always)]
 fn strided<T: Real, const FMA: bool>(pool: &StridedPool, src: &[T], out: &mut [T]) {
     out.fill(T::zero());
     for group in &pool.groups {
         let out = &mut out[group.start..][..group.len];
-        for &(first, w) in &group.terms {
-            match pool.stride {
-                1 => strided_term::<T, FMA, 1>(T::of(w), &src[first..], out),
-                2 => strided_term::<T, FMA, 2>(T::of(w), &src[first..], out),
-                t => {
-                    for (k, o) in out.iter_mut().enumerate() {
-                        *o = mul_add::<T, FMA>(T::of(w), src[first + t * k], *o);
+        for terms in group.terms.chunks(4) {
+            match (pool.stride, terms.len()) {
+                (1, 4) => strided_terms::<T, FMA, 1, 4>(terms, src, out),
+                (2, 4) => strided_terms::<T, FMA, 2, 4>(terms, src, out),
+                (1, _) => terms.chunks(1).for_each(|t| strided_terms::<T, FMA, 1, 1>(t, src, out)),
+                (2, _) => terms.chunks(1).for_each(|t| strided_terms::<T, FMA, 2, 1>(t, src, out)),
+                (t, _) => {
+                    for &(first, w) in terms {
+                        for (k, o) in out.iter_mut().enumerate() {
+                            *o = mul_add::<T, FMA>(T::of(w), src[first + t * k], *o);
+                        }
                     }
                 }
             }
@@ -366,14 +371,20 @@ fn strided<T: Real, const FMA: bool>(pool: &StridedPool, src: &[T], out: &mut [T
     }
 }
 
-/// `out[k] += w · src[S k]`.
+/// `out[k] += Σ_i w_i · src[first_i + S k]` over the `N` terms
+/// `(first_i, w_i)`, in one pass.
 #[inline(always)]
-fn strided_term<T: Real, const FMA: bool, const S: usize>(w: T, src: &[T], out: &mut [T]) {
+fn strided_terms<T: Real, const FMA: bool, const S: usize, const N: usize>(
+    terms: &[(usize, f64)],
+    src: &[T],
+    out: &mut [T],
+) {
     let Some(last) = out.len().checked_sub(1) else { return };
     // Sliced to the reads, so that the loop has no bounds checks.
-    let src = &src[..S * last + 1];
+    let rows: [&[T]; N] = std::array::from_fn(|i| &src[terms[i].0..][..S * last + 1]);
+    let weights: [T; N] = std::array::from_fn(|i| T::of(terms[i].1));
     for (k, o) in out.iter_mut().enumerate() {
-        *o = mul_add::<T, FMA>(w, src[S * k], *o);
+        *o = (0..N).fold(*o, |acc, i| mul_add::<T, FMA>(weights[i], rows[i][S * k], acc));
     }
 }
 
