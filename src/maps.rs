@@ -482,23 +482,37 @@ mod tests {
         }
     }
 
+    /// The column step of a pooling of `len` positions whose outputs are
+    /// kept within `band_out`, as plans build it, between the pairs it
+    /// takes; checked against its terms on a row (the result is `apply`'s).
+    fn pooling(
+        len: usize,
+        stride: usize,
+        h: &[f64],
+        band_out: usize,
+        halo: usize,
+        wrap: bool,
+    ) -> (AxisPairs, AxisPairs, ColOp) {
+        let output = AxisPairs::new(len.div_ceil(stride), wrap, band_out, halo);
+        let band_in = AxisPairs::pooled_band(band_out, wrap, h.len(), stride, len, wrap);
+        let input = AxisPairs::new(len, wrap, band_in, halo);
+        let op = AxisOp::pool(&input, &output, h, stride, wrap);
+        let step = ColOp::pool(op.clone(), &Pool::Filter { h: h.to_vec(), stride }, &input, &output, wrap);
+        let src = row(&input);
+        assert_close_on(&output, &apply(&step, &src, output.size()), &by_terms(&op, &src, output.size()));
+        (input, output, step)
+    }
+
     #[test]
     fn dense_pooling_is_the_strided_pooling() {
         let h = [0.25, 0.5, 0.25, 0.125];
         for (len, stride, wrap, band_out) in
             [(12usize, 2, false, 5), (11, 3, false, 3), (12, 2, true, 5), (9, 1, false, 8)]
         {
-            let out_len = len.div_ceil(stride);
-            let output = AxisPairs::new(out_len, wrap, band_out, 1);
-            let band_in = AxisPairs::pooled_band(band_out, wrap, h.len(), stride, len, wrap);
-            let input = AxisPairs::new(len, wrap, band_in, 1);
-            let op = AxisOp::pool(&input, &output, &h, stride, wrap);
-            let pool = Pool::Filter { h: h.to_vec(), stride };
-            let dense = ColOp::pool(op.clone(), &pool, &input, &output, wrap);
+            let (input, output, dense) = pooling(len, stride, &h, band_out, 1, wrap);
             assert!(matches!(dense, ColOp::Dense(_)), "{len} {stride}");
             let src = row(&input);
             let got = apply(&dense, &src, output.size());
-            assert_close_on(&output, &got, &by_terms(&op, &src, output.size()));
             // Several rows at once give each row's result.
             let rows: Vec<f64> = (1..4).flat_map(|r| src.iter().map(move |v| v * r as f64)).collect();
             let mut out = vec![f64::NAN; 3 * output.size()];
@@ -527,16 +541,9 @@ mod tests {
             (1, 2, &[0.25, 0.5, 0.25], 0, 1),
         ];
         for (len, stride, h, band_out, halo) in cases {
-            let output = AxisPairs::new(len.div_ceil(stride), false, band_out, halo);
-            let band_in = AxisPairs::pooled_band(band_out, false, h.len(), stride, len, false);
-            let input = AxisPairs::new(len, false, band_in, halo);
-            let op = AxisOp::pool(&input, &output, h, stride, false);
-            let pool = Pool::Filter { h: h.to_vec(), stride };
-            let strided = ColOp::pool(op.clone(), &pool, &input, &output, false);
+            let (input, output, strided) = pooling(len, stride, h, band_out, halo, false);
             assert!(matches!(strided, ColOp::Strided(_)), "{len} {stride} {h:?}");
-            let src = row(&input);
-            let got = apply(&strided, &src, output.size());
-            assert_close_on(&output, &got, &by_terms(&op, &src, output.size()));
+            let got = apply(&strided, &row(&input), output.size());
             // Halos of the output are zero, as the next patch step reads them.
             let stored: Vec<usize> = output.pairs().map(|(slot, ..)| slot).collect();
             assert!((0..output.size()).filter(|s| !stored.contains(s)).all(|s| got[s] == 0.0));
@@ -544,11 +551,7 @@ mod tests {
         // Not taken: halos short of the filter's reach, wider filters, wrap.
         let h = [0.25, 0.5, 0.25];
         for (halo, h, wrap) in [(0, &h[..], false), (1, &[0.2; 5][..], false), (1, &h[..], true)] {
-            let output = AxisPairs::new(5, wrap, 4, halo);
-            let input = AxisPairs::new(10, wrap, 9, halo);
-            let op = AxisOp::pool(&input, &output, h, 2, wrap);
-            let pool = Pool::Filter { h: h.to_vec(), stride: 2 };
-            assert!(!matches!(ColOp::pool(op, &pool, &input, &output, wrap), ColOp::Strided(_)));
+            assert!(!matches!(pooling(10, 2, h, 4, halo, wrap).2, ColOp::Strided(_)));
         }
     }
 
