@@ -59,6 +59,10 @@ pub struct PositionRun {
 
 const NONE: u32 = u32::MAX;
 
+/// Rows of maps are padded to multiples of this many slots (a SIMD vector
+/// of `f32`), so that loops over a row can run over whole vectors.
+pub const ROW_ALIGN: usize = 8;
+
 impl AxisPairs {
     /// The pairs with `|δ| ≤ band` on an axis of `len ≥ 1` positions; a band
     /// at least the axis's reach stores every pair.
@@ -89,7 +93,7 @@ impl AxisPairs {
         let runs: Vec<PositionRun> = groups.iter().flat_map(|g| group_runs(g, len, wrap)).collect();
         // With halos (a row of a map), whole SIMD vectors: no scalar tail
         // in the loops over a row (trailing slots are halos too).
-        let size = if halo > 0 { start.next_multiple_of(8) } else { start };
+        let size = if halo > 0 { start.next_multiple_of(ROW_ALIGN) } else { start };
         let mut pair_of = vec![(NONE, NONE); size];
         for r in &runs {
             for k in 0..r.len {

@@ -361,8 +361,9 @@ fn strided<T: Real, const FMA: bool>(pool: &StridedPool, src: &[T], out: &mut [T
                 (2, _) => terms.chunks(1).for_each(|t| strided_terms::<T, FMA, 2, 1>(t, src, out)),
                 (t, _) => {
                     for &(first, w) in terms {
+                        let w = T::of(w);
                         for (k, o) in out.iter_mut().enumerate() {
-                            *o = mul_add::<T, FMA>(T::of(w), src[first + t * k], *o);
+                            *o = mul_add::<T, FMA>(w, src[first + t * k], *o);
                         }
                     }
                 }

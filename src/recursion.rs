@@ -7,7 +7,7 @@
 
 use std::ops::Range;
 
-use crate::axis::{AxisPairs, ColOp};
+use crate::axis::{AxisPairs, ColOp, ROW_ALIGN};
 use crate::diagonal;
 use crate::gram::TILE_SIDE;
 use crate::kappa::{RowNorms, Tangent, relu_row, relu_self};
@@ -392,16 +392,17 @@ fn recursion<T: Real, S: Sides<T>, const FMA: bool>(
     }
 }
 
-/// `slots` widened to multiples of 8 within `0..size`: rows of a few dozen
-/// slots spent a third of their ReLU step in the scalar tail of its SIMD
-/// loop (digits, `f32`).
+/// `slots` widened to multiples of `ROW_ALIGN` within `0..size`: rows of a
+/// few dozen slots spent a third of their ReLU step in the scalar tail of
+/// its SIMD loop (digits, `f32`).
 fn vector_span(slots: Range<usize>, size: usize) -> Range<usize> {
-    slots.start / 8 * 8..slots.end.next_multiple_of(8).min(size)
+    slots.start / ROW_ALIGN * ROW_ALIGN..slots.end.next_multiple_of(ROW_ALIGN).min(size)
 }
 
 /// The ReLU step over the slots `active` of a row of `space` (the stored
-/// pairs, or more slots around them whose norms are zero); `diagonal` marks the row `(y, y)`
-/// of a signal with itself, whose column pairs `(x, x)` have `c = 1`.
+/// pairs, or more slots around them whose norms are zero); `diagonal` marks
+/// the row `(y, y)` of a signal with itself, whose column pairs `(x, x)`
+/// have `c = 1`.
 #[inline(always)]
 fn relu<T: Real, const FMA: bool>(
     cols: &AxisPairs,
