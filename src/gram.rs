@@ -153,7 +153,8 @@ pub fn gram_into(
     let pool = threads::pool()?;
     let threads = pool.current_num_threads();
     let symmetric = inputs.z.is_none();
-    let writers = Writers { ntk: ntk.map(Writer::new), rf: rf.map(Writer::new) };
+    let writers =
+        Writers { ntk: ntk.map(Writer::new), rf: rf.map(Writer::new), overflow: AtomicBool::new(false) };
     let workspaces = Mutex::new(Vec::<Workspace>::new());
     pool.install(|| {
         for r0 in (0..n).step_by(block) {
@@ -193,7 +194,13 @@ pub fn gram_into(
             }
         }
         // A tile stops early when cancelled: report it rather than success.
-        if control.is_cancelled() { Err(Error::Cancelled) } else { Ok(()) }
+        if control.is_cancelled() {
+            Err(Error::Cancelled)
+        } else if writers.overflow.load(Ordering::Relaxed) {
+            Err(overflow(if symmetric { "X" } else { "X, Z" }))
+        } else {
+            Ok(())
+        }
     })
 }
 
@@ -247,6 +254,9 @@ pub fn diagonal(net: &Net, inputs: &Inputs<'_>, kind: Kind, control: &Control) -
             )
             .collect::<Result<_>>()
     })?;
+    if !values.iter().all(pair::Values::finite) {
+        return Err(overflow("X"));
+    }
     Ok(Diagonal {
         ntk: ntk.then(|| values.iter().map(|v| v.ntk.expect("computed")).collect()),
         rf: (kind != Kind::Ntk).then(|| values.iter().map(|v| v.rf).collect()),
@@ -403,7 +413,9 @@ impl Tile {
         let depth = plan.layers.len();
         let mut done = 0;
         let mut write = |r: usize, c: usize, rf: f64, ntk: Option<f64>| {
-            self.write(out, rows.start + r, cols.start + c, pair::Values { ntk, rf });
+            let (i, j) = (rows.start + r, cols.start + c);
+            let exponent = xs[i].exponent() + zs[j].exponent();
+            self.write(out, i, j, pair::Values { ntk, rf }.scaled(exponent));
             done += 1;
         };
         match ws {
@@ -427,6 +439,9 @@ impl Tile {
     }
 
     fn write(&self, out: &Writers<'_>, i: usize, j: usize, v: pair::Values) {
+        if !v.finite() {
+            out.overflow.store(true, Ordering::Relaxed);
+        }
         // SAFETY: tiles partition the output (its upper triangle when
         // symmetric), so no other thread writes (i, j) or its mirror.
         unsafe {
@@ -443,6 +458,18 @@ impl Tile {
 struct Writers<'a> {
     ntk: Option<Writer<'a>>,
     rf: Option<Writer<'a>>,
+    /// Set when a value exceeded `f64` (see `overflow`).
+    overflow: AtomicBool,
+}
+
+/// The error for kernel values beyond `f64` (written as infinities). Maps
+/// never overflow (see `Parts::exponent`): only signals whose kernels
+/// themselves exceed about 1.8e308 do.
+fn overflow(names: &str) -> Error {
+    invalid!(
+        "{names}: kernel values exceed float64's range (about 1.8e308); scale the signals down \
+         (kernels are homogeneous: K(a x, b z) = a b K(x, z) for a, b > 0)"
+    )
 }
 
 /// Shared write access to an output matrix for tiles on different threads.
@@ -546,6 +573,42 @@ mod tests {
         assert_eq!(sym, sym.t());
         for (a, b) in sym.iter().zip(cross.iter()) {
             assert!((a - b).abs() <= 1e-8 * b.abs());
+        }
+    }
+
+    #[test]
+    fn the_scale_of_the_signals_is_taken_out_exactly() {
+        // The diagonal path (identity poolings) besides the recursion and tiles.
+        let layer = Layer { patch: vec![3, 3], padding: Padding::Same, pool: Pool::identity() };
+        let diagonal_path = (Net::new(vec![layer; 2]).unwrap(), images(3, 0), images(2, 7));
+        let [(net, x), (fc, v)] = cases(3, 0);
+        let [(_, z), (_, w)] = cases(2, 7);
+        for (net, x, z) in [(net, x, z), (fc, v, w), diagonal_path] {
+            let both = |x: &ndarray::ArrayD<f64>, z: &ndarray::ArrayD<f64>, precision| {
+                let inputs = Inputs::new(x.view(), Some(z.view())).unwrap().with_precision(precision);
+                let out = gram(&net, &inputs, Kind::Both, &Control::default())?;
+                Ok::<_, Error>((out.ntk.unwrap(), out.rf.unwrap()))
+            };
+            let (ntk, rf) = both(&x, &z, Precision::F64).unwrap();
+            // Values near 1e162 and 1e-169, whose squares leave f64.
+            let (big, small) = (x.mapv(|v| v * 2f64.powi(540)), z.mapv(|v| v * 2f64.powi(-560)));
+            let (ntk_scaled, rf_scaled) = both(&big, &small, Precision::F64).unwrap();
+            assert_eq!(ntk_scaled, ntk.mapv(|v| v * 2f64.powi(-20)));
+            assert_eq!(rf_scaled, rf.mapv(|v| v * 2f64.powi(-20)));
+            let (ntk32, _) = both(&big, &small, Precision::F32).unwrap();
+            for (a, b) in ntk32.iter().zip(&ntk_scaled) {
+                assert!((a - b).abs() <= 1e-5 * b.abs(), "{a} {b}");
+            }
+            let huge = x.mapv(|v| v * 2f64.powi(1000));
+            for precision in [Precision::F64, Precision::F32] {
+                let Err(Error::Invalid(msg)) = both(&huge, &huge, precision) else { panic!("no error") };
+                assert!(msg.starts_with("X, Z: kernel values exceed float64"), "{msg}");
+                let inputs = Inputs::new(huge.view(), None).unwrap().with_precision(precision);
+                let Err(Error::Invalid(msg)) = diagonal(&net, &inputs, Kind::Rf, &Control::default()) else {
+                    panic!("no error")
+                };
+                assert!(msg.starts_with("X: kernel values exceed float64"), "{msg}");
+            }
         }
     }
 

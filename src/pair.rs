@@ -3,7 +3,7 @@
 use crate::diagonal;
 use crate::maps;
 use crate::plan::Plan;
-use crate::real::{Precision, Real};
+use crate::real::{Precision, Real, times_pow2};
 use crate::recursion::{self, Sides};
 use crate::signal::{Parts, Signal};
 
@@ -40,15 +40,31 @@ pub struct Values {
     pub rf: f64,
 }
 
+impl Values {
+    /// The values of the pair of signals before they were divided by
+    /// `2^exponent` and `2^exponent'` (see `Parts::exponent`), given those of
+    /// the scaled signals and `exponent + exponent'`. Infinite where they
+    /// exceed `f64`.
+    pub fn scaled(self, exponent: i32) -> Values {
+        Values { ntk: self.ntk.map(|k| times_pow2(k, exponent)), rf: times_pow2(self.rf, exponent) }
+    }
+
+    /// Whether both are finite (see `scaled`).
+    pub fn finite(&self) -> bool {
+        self.rf.is_finite() && self.ntk.is_none_or(f64::is_finite)
+    }
+}
+
 /// `K_RF(a, b)` and, with `ntk`, `K_NTK(a, b)`. `same` marks a signal
 /// paired with itself. `plan` is the network's plan for `Target::Readout`;
 /// the signals were made with a workspace of the same precision as `ws`.
 pub fn kernel(plan: &Plan, a: &Signal, b: &Signal, same: bool, ntk: bool, ws: &mut Workspace) -> Values {
-    match (ws, a, b) {
+    let scaled = match (ws, a, b) {
         (Workspace::F64(ws), Signal::F64(a), Signal::F64(b)) => values(plan, Pair { a, b }, same, ntk, ws),
         (Workspace::F32(ws), Signal::F32(a), Signal::F32(b)) => values(plan, Pair { a, b }, same, ntk, ws),
         _ => panic!("signals and workspace of different precisions"),
-    }
+    };
+    scaled.scaled(a.exponent() + b.exponent())
 }
 
 fn values<T: Real>(

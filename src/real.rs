@@ -92,3 +92,59 @@ pub fn polynomial<T: Real, const FMA: bool>(coef: &[T], x: T) -> T {
     };
     mul_add::<T, FMA>(horner(1), x, horner(0))
 }
+
+/// The exponent `e` of `m = f · 2^e` with `|f|` in `[1/2, 1)` (C's `frexp`);
+/// 0 for zero. `m` is finite.
+pub fn binary_exponent(m: f64) -> i32 {
+    if m == 0.0 {
+        return 0;
+    }
+    let biased = ((m.to_bits() >> 52) & 0x7ff) as i32;
+    if biased == 0 {
+        // Subnormal: scale it into the normal range first.
+        return binary_exponent(m * 2f64.powi(64)) - 64;
+    }
+    biased - 1022
+}
+
+/// `v · 2^e`, rounded once: by factors of at most `2^±1000`, each a normal
+/// number, all on the same side of 1, so no step over- or underflows
+/// before the result does.
+pub fn times_pow2(mut v: f64, mut e: i32) -> f64 {
+    while e != 0 {
+        let step = e.clamp(-1000, 1000);
+        v *= f64::from_bits(((1023 + step) as u64) << 52);
+        e -= step;
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binary_exponents_are_frexp() {
+        for (m, e) in [(1.0, 1), (0.5, 0), (0.75, 0), (-3.0, 2), (f64::MAX, 1024), (f64::MIN_POSITIVE, -1021)]
+        {
+            assert_eq!(binary_exponent(m), e, "{m}");
+        }
+        // Subnormals, down to the smallest.
+        assert_eq!(binary_exponent(f64::from_bits(1)), -1073);
+        assert_eq!(binary_exponent(f64::MIN_POSITIVE / 4.0), -1023);
+        assert_eq!(binary_exponent(0.0), 0);
+    }
+
+    #[test]
+    fn powers_of_two_scale_exactly_across_the_range() {
+        for m in [f64::MAX, 1.0 + f64::EPSILON, -std::f64::consts::PI, f64::from_bits(1), 3e-310] {
+            let e = binary_exponent(m);
+            let f = times_pow2(m, -e);
+            assert!((0.5..1.0).contains(&f.abs()), "{m}: {f}");
+            assert_eq!(times_pow2(f, e), m);
+        }
+        assert_eq!(times_pow2(1.0, 2000), f64::INFINITY);
+        assert_eq!(times_pow2(1.0, -1074), f64::from_bits(1));
+        assert_eq!(times_pow2(1.0, -1080), 0.0);
+    }
+}

@@ -9,7 +9,7 @@ use ndarray::{ArrayView, IxDyn};
 use crate::kappa::inverse_norm;
 use crate::pair::Workspace;
 use crate::plan::{Plan, Space};
-use crate::real::{Precision, Real};
+use crate::real::{Precision, Real, binary_exponent, times_pow2};
 use crate::recursion::{self, Sides};
 
 /// A signal ready to be paired, in the precision of the workspace that made it.
@@ -29,6 +29,14 @@ pub struct Parts<T> {
     pub inverse: Vec<Vec<T>>,
     /// Unique to this signal (and its clones): see `Sides::keys`.
     pub key: u64,
+    /// The values above are the signal's divided by `2^exponent`, which
+    /// brings its largest `|value|` into `[1/2, 1)`: maps then neither
+    /// overflow nor underflow, in either precision, whatever the scale of the
+    /// input. Kernels are homogeneous (`K(a x, b x') = a b K(x, x')`) and
+    /// powers of two scale every step exactly, so a pair's values are those
+    /// of the unscaled signals times `2^(exponent + exponent')`, bit for bit
+    /// wherever those do not leave the range (`Values::scaled`).
+    pub exponent: i32,
 }
 
 /// The next `Parts::key`.
@@ -40,6 +48,14 @@ impl Signal {
     pub fn bytes_for(norm_plan: &Plan, precision: Precision, channels: usize) -> usize {
         let norms: usize = norm_plan.layers.iter().map(|l| 2 * l.patched.positions()).sum();
         (norm_plan.input.positions() * channels + norms) * precision.bytes()
+    }
+
+    /// See `Parts::exponent`.
+    pub fn exponent(&self) -> i32 {
+        match self {
+            Signal::F64(p) => p.exponent,
+            Signal::F32(p) => p.exponent,
+        }
     }
 
     /// The parts of a signal made in `f64` (panics otherwise).
@@ -78,16 +94,20 @@ impl<T: Real> Parts<T> {
         // element by element cost more than the pairs of small signals).
         let values = x.as_standard_layout();
         let values = values.as_slice().expect("a standard-layout array");
+        let exponent = binary_exponent(values.iter().fold(0.0, |m, v| v.abs().max(m)));
+        // One multiplication a value unless 2^-exponent is not a normal number.
+        let factor = times_pow2(1.0, -exponent);
+        let scaled = |v: f64| if exponent.abs() <= 1000 { v * factor } else { times_pow2(v, -exponent) };
         for (p, channel_values) in values.chunks_exact(channels).enumerate() {
             for (c, &v) in channel_values.iter().enumerate() {
-                planar[c * positions + p] = T::of(v);
+                planar[c * positions + p] = T::of(scaled(v));
             }
         }
         // The RF recursion of the signal with itself over the bands the
         // norms need, reading each layer's norms off the diagonal of its Σ.
         let zeros = || plan.layers.iter().map(|l| vec![T::zero(); l.patched.positions()]).collect();
         let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
-        let mut own = Parts { planar, norms: zeros(), inverse: zeros(), key };
+        let mut own = Parts { planar, norms: zeros(), inverse: zeros(), key, exponent };
         recursion::run(plan, &mut own, true, false, ws);
         own
     }

@@ -146,7 +146,7 @@ mod tests {
     use crate::net::{Layer, Net, Padding, Pool};
     use crate::pair::{self, Workspace};
     use crate::plan::{Plan, Target};
-    use crate::real::Precision;
+    use crate::real::{Precision, times_pow2};
     use crate::signal;
     use ndarray::Array;
 
@@ -190,6 +190,9 @@ mod tests {
                         continue;
                     }
                     let (rf, ntk) = got[r][c].expect("written");
+                    // Values of the scaled signals (`Parts::exponent`), as pairs' are returned.
+                    let exponent = s[i].exponent() + s[j].exponent();
+                    let (rf, ntk) = (times_pow2(rf, exponent), times_pow2(ntk, exponent));
                     let want = pair::kernel(&readout, &s[i], &s[j], false, true, &mut ws);
                     let scale = want.ntk.unwrap().abs().max(1e-300);
                     assert!(

@@ -49,6 +49,46 @@ def test_non_finite_values(bad, argument):
         NET2D.kernel(*args)
 
 
+NETS = {
+    "recursion": NET2D,
+    "diagonal path": nk.CNN([nk.Layer(patch=3), nk.Layer(patch=3)]),
+    "vectors": nk.CNN([nk.Layer(), nk.Layer()]),
+}
+
+
+def signals(net, n, seed):
+    shape = (n, 7) if net is NETS["vectors"] else (n, 5, 5, 2)
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+@pytest.mark.parametrize("net", list(NETS.values()), ids=list(NETS))
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_signals_of_any_scale_give_their_kernels(net, dtype):
+    # Homogeneity (SPEC §4) for scales whose squares leave float64 (1e160)
+    # and whose kernels leave float32's range in both directions.
+    X, Z = signals(net, 3, 0), signals(net, 2, 1)
+    K, Kz = net.kernel(X, Z, kind="both"), net.kernel(Z)
+    for a, b in [(1e160, 1e-150), (1e-150, 1e-100), (1e30, 1e25)]:
+        ntk, rf = net.kernel(a * X, b * Z, kind="both", dtype=dtype)
+        rtol = 1e-12 if dtype == "float64" else 1e-4
+        np.testing.assert_allclose(ntk, a * b * K[0], rtol=rtol)
+        np.testing.assert_allclose(rf, a * b * K[1], rtol=rtol)
+        np.testing.assert_allclose(net.kernel_diagonal(b * Z, dtype=dtype), b * b * np.diag(Kz), rtol=rtol)
+
+
+@pytest.mark.parametrize("net", list(NETS.values()), ids=list(NETS))
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_kernels_beyond_float64_are_an_error(net, dtype):
+    X = signals(net, 3, 0)
+    X[1] *= 1e200  # K(x1, x1) ~ 1e400; K(x0, x0) stays finite
+    with pytest.raises(ValueError, match=r"^X: kernel values exceed float64's range.*scale the signals down"):
+        net.kernel(X, dtype=dtype)
+    with pytest.raises(ValueError, match=r"^X, Z: kernel values exceed float64's range"):
+        net.kernel(X[1:2], X, dtype=dtype)
+    with pytest.raises(ValueError, match=r"^X: kernel values exceed float64's range"):
+        net.kernel_diagonal(X, dtype=dtype)
+
+
 @pytest.mark.parametrize(
     "X",
     [np.array([["a", "b"]]), np.array([[1 + 2j, 3]]), np.array([[object(), 1]], dtype=object), [[1, 2], [3]]],
