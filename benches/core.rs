@@ -1,6 +1,7 @@
 //! Criterion benchmarks of the engine, for profiling work (not run in CI):
-//! one pair of every workload, one layer, and the row kernels (patch,
-//! ReLU step, pooling) as the AVX2 build runs them.
+//! one pair of every workload, one layer, the row kernels (patch, ReLU
+//! step, pooling) as the AVX2 build runs them, and whole small calls (their
+//! fixed costs: plans, workspaces, threads).
 //! `cargo bench --bench core -- <filter>`.
 
 #[path = "workloads.rs"]
@@ -15,7 +16,7 @@ use ntk_rs::pair::{self, Workspace};
 use ntk_rs::plan::{Plan, Target};
 use ntk_rs::real::{Precision, Real};
 use ntk_rs::signal::Signal;
-use ntk_rs::{Layer, Net, Pool};
+use ntk_rs::{Control, Inputs, Kind, Layer, Net, Pool, gram};
 use std::hint::black_box;
 
 /// One cross pair of each workload (signals prepared beforehand).
@@ -109,5 +110,21 @@ fn rows(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, rows, layer, pairs);
+/// `gram` of one and of 64 fc vectors, on the pool's threads (all cores
+/// unless `NTK_RS_NUM_THREADS` says otherwise).
+fn calls(c: &mut Criterion) {
+    let mut group = c.benchmark_group("call");
+    let fc = workloads::all().into_iter().find(|w| w.name == "fc").unwrap();
+    for n in [1, 64] {
+        let x = workloads::signals(&fc.shape, n, 3);
+        for precision in [Precision::F64, Precision::F32] {
+            let inputs = Inputs::new(x.view(), None).unwrap().with_precision(precision);
+            group.bench_function(BenchmarkId::new(format!("fc-{n}"), format!("{precision:?}")), |b| {
+                b.iter(|| gram(&fc.net, &inputs, Kind::Both, &Control::default()).unwrap())
+            });
+        }
+    }
+}
+
+criterion_group!(benches, rows, layer, pairs, calls);
 criterion_main!(benches);

@@ -3,7 +3,7 @@
 //! same code whatever the thread count, so results are bitwise identical.
 
 use std::ops::{Index, Range};
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use ndarray::{Array1, Array2, ArrayView, ArrayViewMut2, Axis, IxDyn};
@@ -14,6 +14,7 @@ use crate::net::Net;
 use crate::pair::{self, Workspace};
 use crate::plan::{Plan, Target};
 use crate::real::Precision;
+use crate::reuse;
 use crate::signal::{Parts, Signal};
 use crate::threads;
 use crate::vectors;
@@ -145,8 +146,8 @@ pub fn gram_into(
     if block == 0 {
         return Err(invalid!("block_size must be >= 1"));
     }
-    let readout = Plan::new(net, inputs.grid(), Target::Readout)?;
-    let norms = Plan::new(net, inputs.grid(), Target::Norms)?;
+    let readout = reuse::plan(net, inputs.grid(), Target::Readout)?;
+    let norms = reuse::plan(net, inputs.grid(), Target::Norms)?;
     if n == 0 || m == 0 {
         return Ok(());
     }
@@ -155,7 +156,6 @@ pub fn gram_into(
     let symmetric = inputs.z.is_none();
     let writers =
         Writers { ntk: ntk.map(Writer::new), rf: rf.map(Writer::new), overflow: AtomicBool::new(false) };
-    let workspaces = Mutex::new(Vec::<Workspace>::new());
     pool.install(|| {
         for r0 in (0..n).step_by(block) {
             let rows = r0..r0.saturating_add(block).min(n);
@@ -180,13 +180,8 @@ pub fn gram_into(
                         if control.is_cancelled() {
                             return Err(Error::Cancelled);
                         }
-                        let mut ws = workspaces
-                            .lock()
-                            .expect("workspace lock")
-                            .pop()
-                            .unwrap_or_else(|| Workspace::new(&readout, inputs.precision));
+                        let mut ws = reuse::workspace(&readout, inputs.precision);
                         let done = tile.compute(&readout, &xs, zs, &writers, &mut ws, control);
-                        workspaces.lock().expect("workspace lock").push(ws);
                         control.pairs_done.fetch_add(done, Ordering::Relaxed);
                         Ok(())
                     },
@@ -217,8 +212,8 @@ pub struct Footprint {
 /// The footprint of signals of shape `grid × channels` through `net`, with
 /// maps computed in `precision`.
 pub fn footprint(net: &Net, grid: &[usize], channels: usize, precision: Precision) -> Result<Footprint> {
-    let readout = Plan::new(net, grid, Target::Readout)?;
-    let norms = Plan::new(net, grid, Target::Norms)?;
+    let readout = reuse::plan(net, grid, Target::Readout)?;
+    let norms = reuse::plan(net, grid, Target::Norms)?;
     // A thread keeps one workspace for pairs and one for signals.
     Ok(Footprint {
         per_signal: Signal::bytes_for(&norms, precision, channels),
@@ -234,15 +229,15 @@ pub fn diagonal(net: &Net, inputs: &Inputs<'_>, kind: Kind, control: &Control) -
     if inputs.z.is_some() {
         return Err(invalid!("Z: the diagonal is of X with itself"));
     }
-    let readout = Plan::new(net, inputs.grid(), Target::Readout)?;
-    let norms = Plan::new(net, inputs.grid(), Target::Norms)?;
+    let readout = reuse::plan(net, inputs.grid(), Target::Readout)?;
+    let norms = reuse::plan(net, inputs.grid(), Target::Norms)?;
     let ntk = kind != Kind::Rf;
     let pool = threads::pool()?;
     let values: Vec<pair::Values> = pool.install(|| {
         (0..inputs.x.shape()[0])
             .into_par_iter()
             .map_init(
-                || (Workspace::new(&norms, inputs.precision), Workspace::new(&readout, inputs.precision)),
+                || (reuse::workspace(&norms, inputs.precision), reuse::workspace(&readout, inputs.precision)),
                 |(ws_norms, ws), i| {
                     if control.is_cancelled() {
                         return Err(Error::Cancelled);
@@ -281,7 +276,7 @@ impl Signals {
     fn new(
         x: &ArrayView<'_, f64, IxDyn>,
         range: Range<usize>,
-        plan: &Plan,
+        plan: &Arc<Plan>,
         precision: Precision,
         control: &Control,
     ) -> Result<Signals> {
@@ -289,7 +284,7 @@ impl Signals {
             .clone()
             .into_par_iter()
             .map_init(
-                || Workspace::new(plan, precision),
+                || reuse::workspace(plan, precision),
                 |ws, i| {
                     if control.is_cancelled() {
                         return Err(Error::Cancelled);

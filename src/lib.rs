@@ -30,6 +30,7 @@ pub mod pair;
 pub mod plan;
 pub mod real;
 pub mod recursion;
+pub mod reuse;
 pub mod signal;
 pub mod spread;
 pub mod threads;

@@ -22,6 +22,21 @@ impl Workspace {
         }
     }
 
+    pub fn precision(&self) -> Precision {
+        match self {
+            Workspace::F64(_) => Precision::F64,
+            Workspace::F32(_) => Precision::F32,
+        }
+    }
+
+    /// Bytes held now.
+    pub fn bytes(&self) -> usize {
+        match self {
+            Workspace::F64(ws) => ws.slots() * 8,
+            Workspace::F32(ws) => ws.slots() * 4,
+        }
+    }
+
     /// Bytes a workspace of `plan` holds once it has run on signals of
     /// `channels` (for memory guards).
     pub fn bytes_for(plan: &Plan, precision: Precision, channels: usize) -> usize {
@@ -169,11 +184,7 @@ mod tests {
                 let s = Signal::new(x.index_axis(Axis(0), 0), &norms, &mut ws_norms);
                 let mut ws = Workspace::new(&readout, precision);
                 kernel(&readout, &s, &s, true, true, &mut ws);
-                let bytes = match &ws {
-                    Workspace::F64(ws) => ws.slots() * 8,
-                    Workspace::F32(ws) => ws.slots() * 4,
-                };
-                assert_eq!(bytes, Workspace::bytes_for(&readout, precision, 2));
+                assert_eq!(ws.bytes(), Workspace::bytes_for(&readout, precision, 2));
                 let (values, bytes) = match &s {
                     Signal::F64(p) => (p.planar.len() + maps(&p.norms) + maps(&p.inverse), 8),
                     Signal::F32(p) => (p.planar.len() + maps(&p.norms) + maps(&p.inverse), 4),

@@ -94,13 +94,18 @@ impl<T: Real> Parts<T> {
         // element by element cost more than the pairs of small signals).
         let values = x.as_standard_layout();
         let values = values.as_slice().expect("a standard-layout array");
-        let exponent = binary_exponent(values.iter().fold(0.0, |m, v| v.abs().max(m)));
+        let exponent = binary_exponent(largest_magnitude(values));
         // One multiplication a value unless 2^-exponent is not a normal number.
         let factor = times_pow2(1.0, -exponent);
-        let scaled = |v: f64| if exponent.abs() <= 1000 { v * factor } else { times_pow2(v, -exponent) };
-        for (p, channel_values) in values.chunks_exact(channels).enumerate() {
-            for (c, &v) in channel_values.iter().enumerate() {
-                planar[c * positions + p] = T::of(scaled(v));
+        let scaled =
+            |v: f64| T::of(if exponent.abs() <= 1000 { v * factor } else { times_pow2(v, -exponent) });
+        if channels == 1 || positions == 1 {
+            planar.iter_mut().zip(values).for_each(|(p, &v)| *p = scaled(v));
+        } else {
+            for (p, channel_values) in values.chunks_exact(channels).enumerate() {
+                for (c, &v) in channel_values.iter().enumerate() {
+                    planar[c * positions + p] = scaled(v);
+                }
             }
         }
         // The RF recursion of the signal with itself over the bands the
@@ -111,6 +116,19 @@ impl<T: Real> Parts<T> {
         recursion::run(plan, &mut own, true, false, ws);
         own
     }
+}
+
+/// `max |v|` of finite values, in independent lanes so that it vectorises.
+fn largest_magnitude(values: &[f64]) -> f64 {
+    let mut lanes = [0.0f64; 8];
+    let chunks = values.chunks_exact(8);
+    let rest = chunks.remainder().iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    for chunk in chunks {
+        for (m, v) in lanes.iter_mut().zip(chunk) {
+            *m = if v.abs() > *m { v.abs() } else { *m };
+        }
+    }
+    lanes.into_iter().fold(rest, f64::max)
 }
 
 impl<T: Real> Sides<T> for Parts<T> {
