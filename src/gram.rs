@@ -407,10 +407,8 @@ impl Tile {
         }
         let depth = plan.layers.len();
         let mut done = 0;
-        let mut write = |r: usize, c: usize, rf: f64, ntk: Option<f64>| {
-            let (i, j) = (rows.start + r, cols.start + c);
-            let exponent = xs[i].exponent() + zs[j].exponent();
-            self.write(out, i, j, pair::Values { ntk, rf }.scaled(exponent));
+        let mut write = |r: usize, c: usize, v: pair::Values| {
+            self.write(out, rows.start + r, cols.start + c, v);
             done += 1;
         };
         match ws {

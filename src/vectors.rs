@@ -17,6 +17,7 @@ use ndarray::{ArrayView2, ArrayViewMut2};
 
 use crate::isa::Isa;
 use crate::kappa::{RowNorms, Tangent, relu_row};
+use crate::pair::Values;
 use crate::real::Real;
 use crate::signal::Parts;
 
@@ -43,8 +44,9 @@ impl<T> Buffers<T> {
     }
 }
 
-/// The tile's RF (and, with `ntk`, NTK) values, written by `out(r, c, rf,
-/// ntk)` for the pair of `rows[r]` and `cols[c]`. Row `r` is computed from
+/// The tile's RF (and, with `ntk`, NTK) values, written by `out(r, c,
+/// values)` for the pair of `rows[r]` and `cols[c]` (as `pair::kernel`
+/// returns them: of the signals before scaling, see `Parts::exponent`). Row `r` is computed from
 /// column `from[r]` on, so a tile on the diagonal of a symmetric Gram
 /// matrix does not run the steps of the entries it mirrors.
 pub fn tile<T: Real>(
@@ -54,7 +56,7 @@ pub fn tile<T: Real>(
     from: &[usize],
     ntk: bool,
     buffers: &mut Buffers<T>,
-    mut out: impl FnMut(usize, usize, f64, Option<f64>),
+    mut out: impl FnMut(usize, usize, Values),
 ) {
     let dim = rows.first().map_or(0, |s| s.planar.len());
     let (r, c) = (rows.len(), cols.len());
@@ -77,9 +79,10 @@ pub fn tile<T: Real>(
     let norms = Norms { depth, rows, cols, from };
     run(isa, &norms, sigma, ntk.then_some(&mut *gamma));
     for (i, &first) in from.iter().enumerate() {
-        for j in first..c {
+        for (j, col) in cols.iter().enumerate().skip(first) {
             let at = i * c + j;
-            out(i, j, sigma[at].widen(), ntk.then(|| gamma[at].widen()));
+            let values = Values { ntk: ntk.then(|| gamma[at].widen()), rf: sigma[at].widen() };
+            out(i, j, values.scaled(rows[i].exponent + col.exponent));
         }
     }
 }
@@ -146,7 +149,7 @@ mod tests {
     use crate::net::{Layer, Net, Padding, Pool};
     use crate::pair::{self, Workspace};
     use crate::plan::{Plan, Target};
-    use crate::real::{Precision, times_pow2};
+    use crate::real::Precision;
     use crate::signal;
     use ndarray::Array;
 
@@ -169,8 +172,7 @@ mod tests {
             let from = [0, 2, 5, 1, 3];
             let (rows, cols) = ([0, 1, 2, 4, 5], [0, 5, 3, 4, 2, 1]);
             let mut got = vec![vec![None; cols.len()]; rows.len()];
-            let mut write =
-                |r: usize, c: usize, rf: f64, ntk: Option<f64>| got[r][c] = Some((rf, ntk.unwrap()));
+            let mut write = |r: usize, c: usize, v: pair::Values| got[r][c] = Some((v.rf, v.ntk.unwrap()));
             match precision {
                 Precision::F64 => {
                     let side = |ids: &[usize]| ids.iter().map(|&i| s[i].f64()).collect::<Vec<_>>();
@@ -190,9 +192,6 @@ mod tests {
                         continue;
                     }
                     let (rf, ntk) = got[r][c].expect("written");
-                    // Values of the scaled signals (`Parts::exponent`), as pairs' are returned.
-                    let exponent = s[i].exponent() + s[j].exponent();
-                    let (rf, ntk) = (times_pow2(rf, exponent), times_pow2(ntk, exponent));
                     let want = pair::kernel(&readout, &s[i], &s[j], false, true, &mut ws);
                     let scale = want.ntk.unwrap().abs().max(1e-300);
                     assert!(

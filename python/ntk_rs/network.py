@@ -378,7 +378,9 @@ class CNN:
         ``f(pairs_done, pairs_total)``. Ctrl-C stops the call within a
         fraction of a second; entries already written to ``out`` are valid.
         Raises ``MemoryError`` before allocating when the estimated memory
-        exceeds what is available.
+        exceeds what is available, and ``ValueError`` where kernel values
+        exceed float64's range (signals of any smaller scale are fine, in
+        either ``dtype``).
         """
         kind = check_kind(kind)
         dtype = check_dtype(dtype)
