@@ -9,8 +9,8 @@
 //! with `x = sqrt((1 − a)/2)` (half-angle formula; `(1 − a)/2` is exact
 //! there). Either way `x ∈ [0, 1/2]` and `asin(x)/π = x/π + x z F(z)/π`,
 //! `z = x² ∈ [0, 1/4]`, where `F` is a minimax polynomial (fitted by
-//! `tools/kappa_fit.py`; `1/π` is folded into its coefficients), evaluated as
-//! two interleaved Horner chains. Then `κ1 = c κ0 + sqrt(1 − c²)/π` with
+//! `tools/kappa_fit.py`; `1/π` is folded into its coefficients), evaluated by
+//! Estrin's scheme (`real::polynomial`). Then `κ1 = c κ0 + sqrt(1 − c²)/π` with
 //! `1 − c² = 2 · (1 − a)/2 · (1 + a)`, without cancellation near `c = ±1`
 //! where `sqrt(1 − c²)` is most sensitive (SPEC §4). `c = ±1` and `c = 0`
 //! give `κ0 ∈ {0, 1/2, 1}` and `κ1(±1) ∈ {0, 1}` exactly.

@@ -391,7 +391,7 @@ fn strided_terms<T: Real, const FMA: bool, const S: usize, const N: usize>(
 
 /// `Σ a b` with eight partial sums, so that it vectorises.
 #[inline(always)]
-fn dot<T: Real, const FMA: bool>(a: &[T], b: &[T]) -> T {
+pub fn dot<T: Real, const FMA: bool>(a: &[T], b: &[T]) -> T {
     let mut acc = [T::zero(); 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail =

@@ -6,6 +6,7 @@ use crate::plan::Plan;
 use crate::real::{Precision, Real, times_pow2};
 use crate::recursion::{self, Sides};
 use crate::signal::{Parts, Signal};
+use crate::vectors;
 
 /// One thread's buffers (see `recursion::Workspace`), in one precision.
 #[derive(Debug)]
@@ -80,6 +81,15 @@ pub fn kernel(plan: &Plan, a: &Signal, b: &Signal, same: bool, ntk: bool, ws: &m
         _ => panic!("signals and workspace of different precisions"),
     };
     scaled.scaled(a.exponent() + b.exponent())
+}
+
+/// `kernel(plan, a, a, true, ntk, ws)`, in closed form for vectors.
+pub fn self_kernel(plan: &Plan, a: &Signal, ntk: bool, ws: &mut Workspace) -> Values {
+    match (plan.vectors, a) {
+        (true, Signal::F64(x)) => vectors::self_pair(x, plan.layers.len(), ntk),
+        (true, Signal::F32(x)) => vectors::self_pair(x, plan.layers.len(), ntk),
+        (false, _) => kernel(plan, a, a, true, ntk, ws),
+    }
 }
 
 fn values<T: Real>(

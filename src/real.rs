@@ -79,18 +79,35 @@ pub fn mul_add<T: Real, const FMA: bool>(a: T, b: T, c: T) -> T {
     if FMA { a.mul_add(b, c) } else { a * b + c }
 }
 
-/// `Σ_k coef[k] x^k` as `E(x²) + x O(x²)`, with Horner's rule for the even
-/// and odd coefficients: two independent dependency chains of half the
-/// length of one (the ReLU step's loop is latency-bound otherwise).
+/// `Σ_k coef[k] x^k` (at most 16 coefficients) by Estrin's scheme: the
+/// pairs `coef[2i] + coef[2i + 1] x`, then pairs of those with `x²`, of
+/// those with `x⁴` and `x⁸`: a dependency chain of four multiply-adds where
+/// Horner's rule has `n` (the ReLU step's loop is latency-bound).
 #[inline(always)]
 pub fn polynomial<T: Real, const FMA: bool>(coef: &[T], x: T) -> T {
+    debug_assert!(coef.len() <= 16);
     let x2 = x * x;
-    let horner = |first: usize| {
-        let mut terms = coef.iter().skip(first).step_by(2).rev();
-        let last = *terms.next().expect("a polynomial has two coefficients");
-        terms.fold(last, |acc, &k| mul_add::<T, FMA>(acc, x2, k))
-    };
-    mul_add::<T, FMA>(horner(1), x, horner(0))
+    let x4 = x2 * x2;
+    let t: [T; 8] = pairs::<T, FMA, 8>(coef, x);
+    let t: [T; 4] = pairs::<T, FMA, 4>(&t[..coef.len().div_ceil(2)], x2);
+    let t: [T; 2] = pairs::<T, FMA, 2>(&t[..coef.len().div_ceil(4)], x4);
+    let t: [T; 1] = pairs::<T, FMA, 1>(&t[..coef.len().div_ceil(8)], x4 * x4);
+    t[0]
+}
+
+/// `terms[2i] + terms[2i + 1] · power` for `i < M` (a lone last term as it
+/// is, zero past the end).
+#[inline(always)]
+fn pairs<T: Real, const FMA: bool, const M: usize>(terms: &[T], power: T) -> [T; M] {
+    let mut out = [T::zero(); M];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = match terms.get(2 * i..) {
+            Some([a, b, ..]) => mul_add::<T, FMA>(*b, power, *a),
+            Some([a]) => *a,
+            _ => T::zero(),
+        };
+    }
+    out
 }
 
 /// The exponent `e` of `m = f · 2^e` with `|f|` in `[1/2, 1)` (C's `frexp`);
