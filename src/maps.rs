@@ -5,6 +5,7 @@
 //! copy as well as its portable one (see `isa`).
 
 use crate::axis::{AxisPairs, ColOp, DensePool, RowShift, Run, StridedPool};
+use crate::isa::Isa;
 use crate::real::{Real, mul_add};
 
 /// Row `(y, y')` of `G₀[u, u'] = ⟨x[u], x'[u']⟩` over the column pairs
@@ -389,11 +390,29 @@ fn strided_terms<T: Real, const FMA: bool, const S: usize, const N: usize>(
     }
 }
 
-/// `Σ a b` with eight partial sums, so that it vectorises.
+/// `⟨a, b⟩` (see `dot`) in the instructions of `isa`.
+pub fn dot_for<T: Real>(isa: Isa, a: &[T], b: &[T]) -> T {
+    #[cfg(target_arch = "x86_64")]
+    if isa.avx2_fma() {
+        // SAFETY: `Isa` reports AVX2 and FMA only where the CPU has them.
+        return unsafe { dot_avx2_fma(a, b) };
+    }
+    dot::<T, false>(a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn dot_avx2_fma<T: Real>(a: &[T], b: &[T]) -> T {
+    dot::<T, true>(a, b)
+}
+
+/// `Σ a b` with 32 partial sums, so that it vectorises with several
+/// independent chains of multiply-adds (one chain of eight `f32` lanes made
+/// the dots of 64 fc vectors 5% of a call).
 #[inline(always)]
-pub fn dot<T: Real, const FMA: bool>(a: &[T], b: &[T]) -> T {
-    let mut acc = [T::zero(); 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+fn dot<T: Real, const FMA: bool>(a: &[T], b: &[T]) -> T {
+    let mut acc = [T::zero(); 32];
+    let (ca, cb) = (a.chunks_exact(32), b.chunks_exact(32));
     let tail =
         ca.remainder().iter().zip(cb.remainder()).fold(T::zero(), |s, (&x, &y)| mul_add::<T, FMA>(x, y, s));
     for (x, y) in ca.zip(cb) {

@@ -86,8 +86,8 @@ pub fn kernel(plan: &Plan, a: &Signal, b: &Signal, same: bool, ntk: bool, ws: &m
 /// `kernel(plan, a, a, true, ntk, ws)`, in closed form for vectors.
 pub fn self_kernel(plan: &Plan, a: &Signal, ntk: bool, ws: &mut Workspace) -> Values {
     match (plan.vectors, a) {
-        (true, Signal::F64(x)) => vectors::self_pair(x, plan.layers.len(), ntk),
-        (true, Signal::F32(x)) => vectors::self_pair(x, plan.layers.len(), ntk),
+        (true, Signal::F64(x)) => vectors::self_pair(plan.isa, x, plan.layers.len(), ntk),
+        (true, Signal::F32(x)) => vectors::self_pair(plan.isa, x, plan.layers.len(), ntk),
         (false, _) => kernel(plan, a, a, true, ntk, ws),
     }
 }
