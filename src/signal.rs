@@ -96,8 +96,9 @@ impl<T: Real> Parts<T> {
         let values = x.as_standard_layout();
         let values = values.as_slice().expect("a standard-layout array");
         let exponent = copy_scaled(plan.isa, values, channels, &mut planar);
-        // The RF recursion of the signal with itself over the bands the
-        // norms need, reading each layer's norms off the diagonal of its Σ.
+        // The norms: in closed form for vectors, else by the RF recursion of
+        // the signal with itself over the bands they need, reading each
+        // layer's norms off the diagonal of its Σ.
         let zeros = || plan.layers.iter().map(|l| vec![T::zero(); l.patched.positions()]).collect();
         let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
         let mut own = Parts { planar, norms: zeros(), inverse: zeros(), key, exponent };
