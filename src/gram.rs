@@ -244,7 +244,7 @@ pub fn diagonal(net: &Net, inputs: &Inputs<'_>, kind: Kind, control: &Control) -
                     }
                     let s = Signal::new(inputs.x.index_axis(Axis(0), i), &norms, ws_norms);
                     control.pairs_done.fetch_add(1, Ordering::Relaxed);
-                    Ok(pair::self_kernel(&readout, &s, ntk, ws))
+                    Ok(pair::kernel(&readout, &s, &s, true, ntk, ws))
                 },
             )
             .collect::<Result<_>>()
@@ -423,7 +423,7 @@ impl Tile {
         }
         if self.symmetric {
             for i in rows.filter(|i| cols.contains(i)) {
-                let v = pair::self_kernel(plan, &xs[i], ntk, ws);
+                let v = pair::kernel(plan, &xs[i], &zs[i], true, ntk, ws);
                 self.write(out, i, i, v);
                 done += 1;
             }

@@ -75,21 +75,19 @@ impl Values {
 /// paired with itself. `plan` is the network's plan for `Target::Readout`;
 /// the signals were made with a workspace of the same precision as `ws`.
 pub fn kernel(plan: &Plan, a: &Signal, b: &Signal, same: bool, ntk: bool, ws: &mut Workspace) -> Values {
+    // A vector with itself has a closed form (the recursion's operations
+    // without its set-up).
+    match (same && plan.vectors, a) {
+        (true, Signal::F64(x)) => return vectors::self_pair(plan.isa, x, plan.layers.len(), ntk),
+        (true, Signal::F32(x)) => return vectors::self_pair(plan.isa, x, plan.layers.len(), ntk),
+        _ => {}
+    }
     let scaled = match (ws, a, b) {
         (Workspace::F64(ws), Signal::F64(a), Signal::F64(b)) => values(plan, Pair { a, b }, same, ntk, ws),
         (Workspace::F32(ws), Signal::F32(a), Signal::F32(b)) => values(plan, Pair { a, b }, same, ntk, ws),
         _ => panic!("signals and workspace of different precisions"),
     };
     scaled.scaled(a.exponent() + b.exponent())
-}
-
-/// `kernel(plan, a, a, true, ntk, ws)`, in closed form for vectors.
-pub fn self_kernel(plan: &Plan, a: &Signal, ntk: bool, ws: &mut Workspace) -> Values {
-    match (plan.vectors, a) {
-        (true, Signal::F64(x)) => vectors::self_pair(plan.isa, x, plan.layers.len(), ntk),
-        (true, Signal::F32(x)) => vectors::self_pair(plan.isa, x, plan.layers.len(), ntk),
-        (false, _) => kernel(plan, a, a, true, ntk, ws),
-    }
 }
 
 fn values<T: Real>(
@@ -156,6 +154,36 @@ mod tests {
         let mut ws = Workspace::new(&readout, precision);
         let pairs = [(0, 1, false), (1, 2, false), (2, 2, true)];
         pairs.iter().map(|&(i, j, same)| kernel(&readout, &s[i], &s[j], same, true, &mut ws)).collect()
+    }
+
+    /// A vector with itself in closed form is the recursion's value, bit for
+    /// bit, in both instruction sets and precisions, zero vector included.
+    #[test]
+    fn vector_self_pairs_are_the_recursions() {
+        let net = Net::new(vec![Layer { patch: vec![], padding: Padding::Same, pool: Pool::identity() }; 4])
+            .unwrap();
+        let x = Array::from_shape_fn((4, 23), |(i, c)| match i {
+            2 => 0.0,
+            _ => (((i * 13 + c * 5) % 7) as f64 - 3.0) * 10f64.powi(3 * i as i32 - 4),
+        })
+        .into_dyn();
+        let norms = Plan::new(&net, &[], Target::Norms).unwrap();
+        fn recursion<T: Real>(plan: &Plan, x: &Parts<T>, ws: &mut recursion::Workspace<T>) -> Values {
+            super::values(plan, Pair { a: x, b: x }, true, true, ws).scaled(2 * x.exponent)
+        }
+        for (precision, isa, _, s) in crate::signal::test_cases(&x, &norms) {
+            let readout = Plan { isa, ..Plan::new(&net, &[], Target::Readout).unwrap() };
+            let mut ws = Workspace::new(&readout, precision);
+            for (i, s) in s.iter().enumerate() {
+                let want = match (&mut ws, s) {
+                    (Workspace::F64(ws), Signal::F64(x)) => recursion(&readout, x, ws),
+                    (Workspace::F32(ws), Signal::F32(x)) => recursion(&readout, x, ws),
+                    _ => unreachable!("one precision"),
+                };
+                assert_eq!(kernel(&readout, s, s, true, true, &mut ws), want, "{precision:?} {i}");
+                assert_eq!(want.rf == 0.0, i == 2);
+            }
+        }
     }
 
     fn net() -> Net {

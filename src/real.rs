@@ -85,7 +85,7 @@ pub fn mul_add<T: Real, const FMA: bool>(a: T, b: T, c: T) -> T {
 /// Horner's rule has `n` (the ReLU step's loop is latency-bound).
 #[inline(always)]
 pub fn polynomial<T: Real, const FMA: bool>(coef: &[T], x: T) -> T {
-    debug_assert!(coef.len() <= 16);
+    assert!(coef.len() <= 16, "at most 16 coefficients");
     let x2 = x * x;
     let x4 = x2 * x2;
     let t: [T; 8] = pairs::<T, FMA, 8>(coef, x);

@@ -223,27 +223,4 @@ mod tests {
             }
         }
     }
-
-    /// A vector with itself in closed form is the recursion's value, bit for
-    /// bit, in both instruction sets, zero vector included.
-    #[test]
-    fn self_pairs_are_the_recursions() {
-        let net = Net::new(vec![Layer { patch: vec![], padding: Padding::Same, pool: Pool::identity() }; 4])
-            .unwrap();
-        let x = Array::from_shape_fn((4, 23), |(i, c)| match i {
-            2 => 0.0,
-            _ => (((i * 13 + c * 5) % 7) as f64 - 3.0) * 10f64.powi(3 * i as i32 - 4),
-        })
-        .into_dyn();
-        let norms = Plan::new(&net, &[], Target::Norms).unwrap();
-        for (precision, isa, _, s) in signal::test_cases(&x, &norms) {
-            let readout = Plan { isa, ..Plan::new(&net, &[], Target::Readout).unwrap() };
-            let mut ws = Workspace::new(&readout, precision);
-            for (i, s) in s.iter().enumerate() {
-                let want = pair::kernel(&readout, s, s, true, true, &mut ws);
-                assert_eq!(pair::self_kernel(&readout, s, true, &mut ws), want, "{precision:?} {i}");
-                assert_eq!(want.rf == 0.0, i == 2);
-            }
-        }
-    }
 }
