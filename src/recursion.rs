@@ -100,7 +100,7 @@ impl<T: Real> Workspace<T> {
         let row = plan.input.rows.len() * plan.input.cols.size();
         let values = if spreads_values(plan, channels) { 2 * channels * row } else { 0 };
         let rows = (2 + 4 * T::POOL_ROWS) * plan.row_size;
-        let tiles = if plan.vectors { vectors::Buffers::<T>::slots_for(TILE_SIDE, channels) } else { 0 };
+        let tiles = if plan.vectors { vectors::Buffers::<T>::slots_for(TILE_SIDE) } else { 0 };
         let diagonal = plan.diagonal.as_ref().map_or(0, diagonal::Buffers::<T>::slots_for);
         tiles
             + diagonal

@@ -1,22 +1,21 @@
 //! Networks on vectors (signals without spatial axes), a tile of pairs at
 //! once. Every map of such a pair is one value, so the pair-by-pair
 //! recursion is all overhead, and its layer-1 inner product reads both
-//! signals for two flops per pair of values. Here layer 1 is one matrix
-//! product over the tile (ndarray's GEMM, which reuses each value from
-//! registers and cache), and every ReLU step runs along the tile's rows.
+//! signals for two flops per pair of values. Here layer 1 is the tile's
+//! inner products in register blocks (`maps::gram_block`, which reuses
+//! each loaded value for several pairs), and every ReLU step runs along
+//! the tile's rows.
 //!
 //! The steps are those of the recursion (patches and poolings of trivial
 //! axes are the identity), with the same row step (`kappa::relu_row`), so
 //! an entry differs from the pair-by-pair value only by the rounding of the
-//! inner product; and since the matrix product sums each entry in an order
-//! that does not depend on the tile's shape or place, results do not
-//! depend on the tiling or the thread count.
-
-use ndarray::linalg::general_mat_mul;
-use ndarray::{ArrayView2, ArrayViewMut2};
+//! inner product; and since `gram_block` sums each entry in an order that
+//! does not depend on the tile's shape or place, results do not depend on
+//! the tiling or the thread count.
 
 use crate::isa::Isa;
 use crate::kappa::{RowNorms, Tangent, relu_row};
+use crate::maps;
 use crate::pair::Values;
 use crate::real::Real;
 use crate::signal::Parts;
@@ -25,9 +24,7 @@ use crate::signal::Parts;
 /// (allocating them per tile cost more than the tile's arithmetic).
 #[derive(Debug, Default)]
 pub struct Buffers<T> {
-    /// The two sides' values, a signal per row; Σ and Γ of the tile.
-    rows: Vec<T>,
-    cols: Vec<T>,
+    /// Σ and Γ of the tile.
     sigma: Vec<T>,
     gamma: Vec<T>,
 }
@@ -35,12 +32,12 @@ pub struct Buffers<T> {
 impl<T> Buffers<T> {
     /// Values held.
     pub fn slots(&self) -> usize {
-        self.rows.len() + self.cols.len() + self.sigma.len() + self.gamma.len()
+        self.sigma.len() + self.gamma.len()
     }
 
-    /// Values held after a tile of `side × side` pairs of `dim` values.
-    pub fn slots_for(side: usize, dim: usize) -> usize {
-        2 * side * dim + 2 * side * side
+    /// Values held after a tile of `side × side` pairs.
+    pub fn slots_for(side: usize) -> usize {
+        2 * side * side
     }
 }
 
@@ -55,7 +52,7 @@ pub fn self_pair<T: Real>(isa: Isa, x: &Parts<T>, depth: usize, ntk: bool) -> Va
     let n = x.norms[0][0];
     let nn = n * n;
     let b0 = if nn == T::zero() { T::zero() } else { T::one() };
-    let sigma = crate::maps::dot_for(isa, &x.planar, &x.planar);
+    let sigma = maps::dot_for(isa, &x.planar, &x.planar);
     let h = (1..depth).fold(b0 * sigma + nn, |h, _| b0 * h + nn);
     Values { ntk: ntk.then(|| h.widen()), rf: nn.widen() }.scaled(2 * x.exponent)
 }
@@ -74,24 +71,14 @@ pub fn tile<T: Real>(
     buffers: &mut Buffers<T>,
     mut out: impl FnMut(usize, usize, Values),
 ) {
-    let dim = rows.first().map_or(0, |s| s.planar.len());
     let (r, c) = (rows.len(), cols.len());
-    let matrix = |buffer: &mut Vec<T>, signals: &[&Parts<T>]| {
-        buffer.resize(buffer.len().max(signals.len() * dim), T::zero());
-        for (row, s) in buffer.chunks_exact_mut(dim.max(1)).zip(signals) {
-            row.copy_from_slice(&s.planar);
-        }
-    };
-    matrix(&mut buffers.rows, rows);
-    matrix(&mut buffers.cols, cols);
     for m in [&mut buffers.sigma, &mut buffers.gamma] {
         m.resize(m.len().max(r * c), T::zero());
     }
-    let a = ArrayView2::from_shape((r, dim), &buffers.rows[..r * dim]).expect("a matrix");
-    let b = ArrayView2::from_shape((c, dim), &buffers.cols[..c * dim]).expect("a matrix");
-    let mut sigma = ArrayViewMut2::from_shape((r, c), &mut buffers.sigma[..r * c]).expect("a matrix");
-    general_mat_mul(T::one(), &a, &b.t(), T::zero(), &mut sigma);
     let (sigma, gamma) = (&mut buffers.sigma[..r * c], &mut buffers.gamma[..r * c]);
+    let (a, b): (Vec<&[T]>, Vec<&[T]>) =
+        (rows.iter().map(|s| &s.planar[..]).collect(), cols.iter().map(|s| &s.planar[..]).collect());
+    maps::gram_block_for(isa, (&a, &b), from, sigma);
     let norms = Norms { depth, rows, cols, from };
     run(isa, &norms, sigma, ntk.then_some(&mut *gamma));
     for (i, &first) in from.iter().enumerate() {
