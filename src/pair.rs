@@ -200,10 +200,6 @@ mod tests {
         }
     }
 
-    fn maps<T>(m: &[Vec<T>]) -> usize {
-        m.iter().map(Vec::len).sum()
-    }
-
     #[test]
     fn memory_estimates_count_what_is_allocated() {
         for net in [
@@ -224,8 +220,8 @@ mod tests {
                 kernel(&readout, &s, &s, true, true, &mut ws);
                 assert_eq!(ws.bytes(), Workspace::bytes_for(&readout, precision, 2));
                 let (values, bytes) = match &s {
-                    Signal::F64(p) => (p.planar.len() + maps(&p.norms) + maps(&p.inverse), 8),
-                    Signal::F32(p) => (p.planar.len() + maps(&p.norms) + maps(&p.inverse), 4),
+                    Signal::F64(p) => (p.planar.len() + p.norms.slots() + p.inverse.slots(), 8),
+                    Signal::F32(p) => (p.planar.len() + p.norms.slots() + p.inverse.slots(), 4),
                 };
                 assert_eq!(values * bytes, Signal::bytes_for(&norms, precision, 2));
             }
