@@ -20,6 +20,7 @@
 pub mod arccos;
 pub mod axis;
 pub mod diagonal;
+pub mod dots;
 pub mod error;
 pub mod gram;
 pub mod isa;

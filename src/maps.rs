@@ -390,22 +390,6 @@ fn strided_terms<T: Real, const FMA: bool, const S: usize, const N: usize>(
     }
 }
 
-/// `gram_block` in the instructions of `isa`.
-pub fn gram_block_for<T: Real>(isa: Isa, sides: (&[&[T]], &[&[T]]), from: &[usize], out: &mut [T]) {
-    #[cfg(target_arch = "x86_64")]
-    if isa.avx2_fma() {
-        // SAFETY: `Isa` reports AVX2 and FMA only where the CPU has them.
-        return unsafe { gram_block_avx2_fma(sides, from, out) };
-    }
-    gram_block::<T, false>(sides, from, out)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn gram_block_avx2_fma<T: Real>(sides: (&[&[T]], &[&[T]]), from: &[usize], out: &mut [T]) {
-    gram_block::<T, true>(sides, from, out)
-}
-
 /// `⟨a, b⟩` (see `dot`) in the instructions of `isa`.
 pub fn dot_for<T: Real>(isa: Isa, a: &[T], b: &[T]) -> T {
     #[cfg(target_arch = "x86_64")]
@@ -437,96 +421,6 @@ fn dot<T: Real, const FMA: bool>(a: &[T], b: &[T]) -> T {
         }
     }
     acc.iter().fold(tail, |s, &v| s + v)
-}
-
-/// `out[i · c + j] = ⟨rows[i], cols[j]⟩` (`c = cols.len()`) for `j ≥
-/// from[i]` (entries before `from[i]` may be written too). Blocks of `R` rows × 2 columns share each loaded
-/// vector between several pairs and keep `2R` chains of multiply-adds in
-/// flight (`dot` per pair loads two values per multiply-add: the matrix
-/// product it replaces spent as long packing tiles as multiplying them).
-/// Each entry takes the same operations in the same order whatever block
-/// it falls in (`P` partial sums, the tail, their sum), so values do not
-/// depend on the tiling. The shapes are those the compiler turns into
-/// whole AVX2 registers (a block of 4 × 2 in `f64` came out in 128-bit
-/// halves, 2.5× slower).
-#[inline(always)]
-fn gram_block<T: Real, const FMA: bool>(sides: (&[&[T]], &[&[T]]), from: &[usize], out: &mut [T]) {
-    if std::mem::size_of::<T>() == 8 {
-        blocks::<T, FMA, 4, 2>(sides, from, out)
-    } else {
-        blocks::<T, FMA, 8, 4>(sides, from, out)
-    }
-}
-
-/// `gram_block` with `P` partial sums and blocks of up to `R` rows.
-#[inline(always)]
-fn blocks<T: Real, const FMA: bool, const P: usize, const R: usize>(
-    (rows, cols): (&[&[T]], &[&[T]]),
-    from: &[usize],
-    out: &mut [T],
-) {
-    let width = cols.len();
-    for i in (0..rows.len()).step_by(R) {
-        let rs = &rows[i..(i + R).min(rows.len())];
-        let first = from[i..i + rs.len()].iter().copied().min().unwrap_or(width);
-        for j in (first..width).step_by(2) {
-            let cs = &cols[j..(j + 2).min(width)];
-            let mut put = |r: usize, c: usize, v: T| out[(i + r) * width + j + c] = v;
-            match (rs.len(), cs.len()) {
-                (4, 2) => dots::<T, FMA, P, 4, 2>(rs, cs, &mut put),
-                (4, _) => dots::<T, FMA, P, 4, 1>(rs, cs, &mut put),
-                (3, 2) => dots::<T, FMA, P, 3, 2>(rs, cs, &mut put),
-                (3, _) => dots::<T, FMA, P, 3, 1>(rs, cs, &mut put),
-                (2, 2) => dots::<T, FMA, P, 2, 2>(rs, cs, &mut put),
-                (2, _) => dots::<T, FMA, P, 2, 1>(rs, cs, &mut put),
-                (_, 2) => dots::<T, FMA, P, 1, 2>(rs, cs, &mut put),
-                _ => dots::<T, FMA, P, 1, 1>(rs, cs, &mut put),
-            }
-        }
-    }
-}
-
-/// The `R × C` inner products of `rows` and `cols`, given to `put(r, c, ·)`.
-#[inline(always)]
-fn dots<T: Real, const FMA: bool, const P: usize, const R: usize, const C: usize>(
-    rows: &[&[T]],
-    cols: &[&[T]],
-    put: &mut impl FnMut(usize, usize, T),
-) {
-    let n = rows[0].len();
-    let whole = n / P * P;
-    let (mut a, mut b): ([&[T]; R], [&[T]; C]) = ([&[]; R], [&[]; C]);
-    for r in 0..R {
-        a[r] = &rows[r][..n];
-    }
-    for c in 0..C {
-        b[c] = &cols[c][..n];
-    }
-    let mut acc = [[[T::zero(); P]; C]; R];
-    for k in (0..whole).step_by(P) {
-        // Copied into arrays first: indexing the slices in the loop below
-        // left it scalar.
-        let (mut av, mut bv) = ([[T::zero(); P]; R], [[T::zero(); P]; C]);
-        for r in 0..R {
-            av[r].copy_from_slice(&a[r][k..k + P]);
-        }
-        for c in 0..C {
-            bv[c].copy_from_slice(&b[c][k..k + P]);
-        }
-        for r in 0..R {
-            for c in 0..C {
-                for p in 0..P {
-                    acc[r][c][p] = mul_add::<T, FMA>(av[r][p], bv[c][p], acc[r][c][p]);
-                }
-            }
-        }
-    }
-    for r in 0..R {
-        for c in 0..C {
-            let tail = (whole..n).fold(T::zero(), |s, k| mul_add::<T, FMA>(a[r][k], b[c][k], s));
-            put(r, c, acc[r][c].iter().fold(tail, |s, &v| s + v));
-        }
-    }
 }
 
 /// `Σ x` in `f64`, with eight partial sums.
@@ -743,47 +637,6 @@ mod tests {
             let want: Vec<f64> =
                 (0..4).map(|k| terms[..n].iter().map(|&(q, w)| w * src[(q - 1) * 4 + k]).sum()).collect();
             assert_eq!(got, want);
-        }
-    }
-
-    /// `gram_block` against inner products summed in `f64`, for shapes that
-    /// leave every kind of partial block and tail; each entry is bit for
-    /// bit the one computed alone (a 1 × 1 block), and every entry from
-    /// `from[i]` on is written.
-    fn gram_blocks_are_inner_products<T: Real>(isa: Isa) {
-        for dim in [0, 1, 3, 4, 8, 19, 37] {
-            let signal = |s: usize| -> Vec<T> {
-                (0..dim).map(|k| T::of((((s * 31 + k * 17) % 23) as f64 - 11.0) / 7.0)).collect()
-            };
-            let (rows, cols): (Vec<Vec<T>>, Vec<Vec<T>>) =
-                ((0..7).map(signal).collect(), (7..12).map(signal).collect());
-            let (rows, cols): (Vec<&[T]>, Vec<&[T]>) =
-                (rows.iter().map(|v| &v[..]).collect(), cols.iter().map(|v| &v[..]).collect());
-            let from = [0, 3, 1, 5, 2, 4, 0];
-            let mut out = vec![T::nan(); 7 * 5];
-            gram_block_for(isa, (&rows, &cols), &from, &mut out);
-            for (i, a) in rows.iter().enumerate() {
-                for (j, b) in cols.iter().enumerate().skip(from[i]) {
-                    let want: f64 = a.iter().zip(*b).map(|(x, y)| x.widen() * y.widen()).sum();
-                    let size: f64 = a.iter().zip(*b).map(|(x, y)| (x.widen() * y.widen()).abs()).sum();
-                    let got = out[i * 5 + j].widen();
-                    assert!(
-                        (got - want).abs() <= dim as f64 * T::epsilon().widen() * size,
-                        "{dim} ({i}, {j})"
-                    );
-                    let mut alone = [T::nan()];
-                    gram_block_for(isa, (&[*a], &[*b]), &[0], &mut alone);
-                    assert_eq!(alone[0].widen().to_bits(), got.to_bits(), "{dim} ({i}, {j})");
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn gram_blocks_are_inner_products_in_every_precision_and_isa() {
-        for isa in [Isa::portable(), Isa::best()] {
-            gram_blocks_are_inner_products::<f64>(isa);
-            gram_blocks_are_inner_products::<f32>(isa);
         }
     }
 }

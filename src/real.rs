@@ -7,6 +7,7 @@ use std::ops::{AddAssign, MulAssign};
 use num_traits::{Float, FloatConst};
 
 use crate::arccos;
+use crate::dots::Lanes;
 
 /// The precision a computation runs in.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -26,7 +27,10 @@ impl Precision {
     }
 }
 
-pub trait Real: Float + FloatConst + AddAssign + MulAssign + Default + Debug + Send + Sync + 'static {
+/// (`Lanes`: the SIMD kernels of `dots`.)
+pub trait Real:
+    Float + FloatConst + AddAssign + MulAssign + Default + Debug + Send + Sync + Lanes + 'static
+{
     /// Coefficients of the arc-sine polynomial of `arccos` (lowest first).
     const ASIN: &'static [Self];
     /// Rows `DensePool` pools at once (`maps::pool_cols`), one 32-byte SIMD

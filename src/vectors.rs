@@ -2,17 +2,18 @@
 //! once. Every map of such a pair is one value, so the pair-by-pair
 //! recursion is all overhead, and its layer-1 inner product reads both
 //! signals for two flops per pair of values. Here layer 1 is the tile's
-//! inner products in register blocks (`maps::gram_block`, which reuses
+//! inner products in register blocks (`dots`, which reuse
 //! each loaded value for several pairs), and every ReLU step runs along
 //! the tile's rows.
 //!
 //! The steps are those of the recursion (patches and poolings of trivial
 //! axes are the identity), with the same row step (`kappa::relu_row`), so
 //! an entry differs from the pair-by-pair value only by the rounding of the
-//! inner product; and since `gram_block` sums each entry in an order that
+//! inner product; and since `dots` sums each entry in an order that
 //! does not depend on the tile's shape or place, results do not depend on
 //! the tiling or the thread count.
 
+use crate::dots;
 use crate::isa::Isa;
 use crate::kappa::{RowNorms, Tangent, relu_row};
 use crate::maps;
@@ -78,7 +79,7 @@ pub fn tile<T: Real>(
     let (sigma, gamma) = (&mut buffers.sigma[..r * c], &mut buffers.gamma[..r * c]);
     let (a, b): (Vec<&[T]>, Vec<&[T]>) =
         (rows.iter().map(|s| &s.planar[..]).collect(), cols.iter().map(|s| &s.planar[..]).collect());
-    maps::gram_block_for(isa, (&a, &b), from, sigma);
+    dots::gram_block_for(isa, (&a, &b), from, sigma);
     let norms = Norms { depth, rows, cols, from };
     run(isa, &norms, sigma, ntk.then_some(&mut *gamma));
     for (i, &first) in from.iter().enumerate() {
