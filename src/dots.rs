@@ -121,11 +121,25 @@ mod avx2 {
         /// # Safety
         /// The CPU has AVX2 and FMA.
         unsafe fn gram_block_avx2(sides: (&[&[Self]], &[&[Self]]), from: &[usize], out: &mut [Self]);
+        /// A vector of zeros.
+        ///
+        /// # Safety
+        /// The CPU has AVX2 and FMA (as for every method here).
         unsafe fn vzero() -> Self::V;
-        /// The vector at `p`, which has a whole vector's values.
+        /// The vector at `p`.
+        ///
+        /// # Safety
+        /// `p` points at a whole vector's values.
         unsafe fn vload(p: *const Self) -> Self::V;
+        /// `a · b + c`, fused.
+        ///
+        /// # Safety
+        /// See `vzero`.
         unsafe fn vmul_add(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
         /// The lanes, written to the start of `out`.
+        ///
+        /// # Safety
+        /// See `vzero`.
         unsafe fn vstore(v: Self::V, out: &mut [Self; 8]);
     }
 
