@@ -10,7 +10,8 @@
 //! added to it one by one), so values do not depend on the tiling. The AVX2
 //! kernel is written with intrinsics: the compiler kept part of a block's
 //! accumulators in memory, or split them into 128-bit halves, depending on
-//! the block shape and the crate being built (up to 6× slower).
+//! the block shape and the crate being built (a float32 call on 64 vectors
+//! 2.5× slower in the Python extension than in the benches).
 
 use crate::isa::Isa;
 use crate::real::Real;
