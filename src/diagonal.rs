@@ -346,8 +346,7 @@ mod tests {
         assert!(!diagonal(&net(Pool::GlobalAverage), Target::Readout));
         assert!(!diagonal(&net(Pool::Filter { h: vec![0.5, 0.5], stride: 1 }), Target::Readout));
         assert!(!diagonal(&net(Pool::Filter { h: vec![1.0], stride: 2 }), Target::Readout));
-        let vectors =
-            Net::new(vec![Layer { patch: vec![], padding: Padding::Same, pool: Pool::identity() }]).unwrap();
+        let vectors = Net::fully_connected(1);
         assert!(Plan::new(&vectors, &[], Target::Readout).unwrap().diagonal.is_none());
     }
 }

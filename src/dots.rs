@@ -6,12 +6,13 @@
 //! copies of the tile's signals) spent as long packing them as multiplying.
 //!
 //! Every entry takes the same operations in the same order whatever block
-//! it falls in (`LANES` partial sums, then the tail, then the partial sums
-//! added to it one by one), so values do not depend on the tiling. The AVX2
-//! kernel is written with intrinsics: the compiler kept part of a block's
-//! accumulators in memory, or split them into 128-bit halves, depending on
-//! the block shape and the crate being built (a float32 call on 64 vectors
-//! 2.5× slower in the Python extension than in the benches).
+//! it falls in (a 256-bit vector of partial sums, then the tail, then the
+//! partial sums added to it one by one), so values do not depend on the
+//! tiling. The AVX2 kernel is written with intrinsics: the compiler kept
+//! part of a block's accumulators in memory, or split them into 128-bit
+//! halves, depending on the block shape and the crate being built (a
+//! float32 call on 64 vectors 2.5× slower in the Python extension than in
+//! the benches).
 
 use crate::isa::Isa;
 use crate::real::Real;

@@ -522,7 +522,7 @@ mod tests {
 
     /// Three layers on vectors, which take the tile path (`vectors`).
     fn fc() -> Net {
-        Net::new(vec![Layer { patch: vec![], padding: Padding::Same, pool: Pool::identity() }; 3]).unwrap()
+        Net::fully_connected(3)
     }
 
     /// `n` vectors of 29 values, every fifth zero.
@@ -542,8 +542,7 @@ mod tests {
 
     #[test]
     fn one_layer_on_vectors_is_the_two_layer_closed_form() {
-        let net =
-            Net::new(vec![Layer { patch: vec![], padding: Padding::Same, pool: Pool::identity() }]).unwrap();
+        let net = Net::fully_connected(1);
         let x = ndarray::arr2(&[[3.0, 4.0], [1.0, 0.0], [0.0, 0.0]]).into_dyn();
         let k = gram(&net, &Inputs::new(x.view(), None).unwrap(), Kind::Both, &Control::default()).unwrap();
         let (ntk, rf) = (k.ntk.unwrap(), k.rf.unwrap());

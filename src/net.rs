@@ -83,6 +83,13 @@ impl Net {
         &self.layers
     }
 
+    /// A fully connected network of `depth` layers (for tests).
+    #[cfg(test)]
+    pub fn fully_connected(depth: usize) -> Net {
+        Net::new(vec![Layer { patch: vec![], padding: Padding::Same, pool: Pool::identity() }; depth])
+            .expect("a valid network")
+    }
+
     /// The grids of every layer for inputs on `grid` (one length per spatial
     /// axis), checking that patch ranks match and no grid becomes empty.
     pub fn grids(&self, grid: &[usize]) -> Result<Vec<LayerGrids>> {

@@ -160,8 +160,7 @@ mod tests {
     /// bit, in both instruction sets and precisions, zero vector included.
     #[test]
     fn vector_self_pairs_are_the_recursions() {
-        let net = Net::new(vec![Layer { patch: vec![], padding: Padding::Same, pool: Pool::identity() }; 4])
-            .unwrap();
+        let net = Net::fully_connected(4);
         let x = Array::from_shape_fn((4, 23), |(i, c)| match i {
             2 => 0.0,
             _ => (((i * 13 + c * 5) % 7) as f64 - 3.0) * 10f64.powi(3 * i as i32 - 4),

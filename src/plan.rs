@@ -452,8 +452,7 @@ mod tests {
 
     #[test]
     fn vectors_have_trivial_axes() {
-        let n =
-            Net::new(vec![Layer { patch: vec![], padding: Padding::Same, pool: Pool::identity() }]).unwrap();
+        let n = Net::fully_connected(1);
         let plan = Plan::new(&n, &[], Target::Readout).unwrap();
         assert_eq!(plan.input.size(), 1);
         assert_eq!(plan.layers[0].patch.rows.row(0), &[(0, 1.0)]);

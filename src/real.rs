@@ -27,7 +27,8 @@ impl Precision {
     }
 }
 
-/// (`Lanes`: the SIMD kernels of `dots`.)
+/// A type maps are computed in (`f64` or `f32`), with what the hot loops
+/// need of it (`Lanes`: the SIMD operations of `dots`).
 pub trait Real:
     Float + FloatConst + AddAssign + MulAssign + Default + Debug + Send + Sync + Lanes + 'static
 {

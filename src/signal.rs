@@ -301,7 +301,7 @@ pub fn test_cases(
 mod tests {
     use super::*;
     use crate::isa::Isa;
-    use crate::net::{Layer, Net, Padding, Pool};
+    use crate::net::Net;
     use crate::plan::Target;
 
     /// A vector's closed-form norms are the recursion's, bit for bit (both
@@ -309,8 +309,7 @@ mod tests {
     /// and vectors of one nonzero value included.
     #[test]
     fn vector_norms_are_those_of_the_recursion() {
-        let net = Net::new(vec![Layer { patch: vec![], padding: Padding::Same, pool: Pool::identity() }; 4])
-            .unwrap();
+        let net = Net::fully_connected(4);
         let plan = Plan::new(&net, &[], Target::Norms).unwrap();
         let portable = Plan { isa: Isa::portable(), ..plan.clone() };
         let vectors: Vec<Vec<f64>> = vec![

@@ -150,7 +150,7 @@ fn steps<T: Real, const FMA: bool>(norms: &Norms<'_, T>, sigma: &mut [T], mut ga
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::{Layer, Net, Padding, Pool};
+    use crate::net::Net;
     use crate::pair::{self, Workspace};
     use crate::plan::{Plan, Target};
     use crate::real::Precision;
@@ -161,8 +161,7 @@ mod tests {
     /// opposite, parallel and zero ones among them, from each `from`.
     #[test]
     fn tiles_are_the_pairs_of_the_recursion() {
-        let net = Net::new(vec![Layer { patch: vec![], padding: Padding::Same, pool: Pool::identity() }; 3])
-            .unwrap();
+        let net = Net::fully_connected(3);
         let x = Array::from_shape_fn((6, 11), |(i, c)| match i {
             4 => 0.0,
             5 => -(((c * 5) % 7) as f64 - 3.0),
