@@ -72,7 +72,15 @@ fn cols_avx2(op: &ColOp, src: &[f64], out: &mut [f64], scratch: &mut [f64]) {
     maps::apply_cols::<f64, true>(op, src, out, scratch);
 }
 
-/// The row kernels on a row of a full 32×32 map (1024 column pairs).
+/// A column step on `T::POOL_ROWS` rows at once, as the recursion pools.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn pool_avx2<T: Real>(op: &ColOp, src: (&[T], usize), out: (&mut [T], usize), scratch: &mut [T]) {
+    maps::pool_cols::<T, true>(op, src, out, scratch);
+}
+
+/// The row kernels on a row of a full 32×32 map (1024 column pairs); pooling
+/// on `POOL_ROWS` such rows at once.
 #[cfg(target_arch = "x86_64")]
 fn rows(c: &mut Criterion) {
     if !ntk_rs::isa::Isa::best().avx2_fma() {
@@ -103,11 +111,23 @@ fn rows(c: &mut Criterion) {
     let pooled = AxisPairs::new(16, false, 15, 1);
     let gaussian = Pool::Filter { h: h.clone(), stride: 2 };
     let pool = ColOp::pool(AxisOp::pool(&full, &pooled, &h, 2, false), &gaussian, &full, &pooled, false);
-    group.bench_function("pool/F64", |b| {
-        let (mut out, mut scratch) =
-            (vec![0.0; pooled.size()], vec![0.0; <f64 as Real>::POOL_ROWS * pool.scratch()]);
-        b.iter(|| unsafe { cols_avx2(&pool, black_box(&sigma), &mut out, &mut scratch) });
-    });
+    fn pool_bench<T: Real>(
+        b: &mut criterion::Bencher<'_>,
+        pool: &ColOp,
+        sigma: &[f64],
+        widths: (usize, usize),
+    ) {
+        let rows: Vec<T> =
+            (0..T::POOL_ROWS).flat_map(|r| sigma.iter().map(move |&v| T::of(v + r as f64))).collect();
+        let mut out = vec![T::zero(); T::POOL_ROWS * widths.1];
+        let mut scratch = vec![T::zero(); T::POOL_ROWS * pool.scratch()];
+        b.iter(|| unsafe {
+            pool_avx2(pool, (black_box(&rows), widths.0), (&mut out, widths.1), &mut scratch)
+        });
+    }
+    let widths = (n, pooled.size());
+    group.bench_function("pool/F64", |b| pool_bench::<f64>(b, &pool, &sigma, widths));
+    group.bench_function("pool/F32", |b| pool_bench::<f32>(b, &pool, &sigma, widths));
 }
 
 /// `gram` of one and of 64 fc vectors, on the pool's threads (all cores

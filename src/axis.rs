@@ -431,9 +431,9 @@ impl StridedPool {
 }
 
 /// Pooling of a row whose band is wide: its pairs are gathered into a matrix
-/// `M[x][x']` over positions, pooled along `x` (whole rows of `M`), then,
-/// transposed, along `x'` (whole rows again), and gathered back. The strided
-/// runs of the general form cost ten times more there.
+/// `M[x][x']` over positions, pooled along `x` (whole rows of `M`), then
+/// along `x'` (within rows), and gathered back. The strided runs of the
+/// general form cost ten times more there.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DensePool {
     /// Grid lengths before and after pooling.
@@ -441,26 +441,31 @@ pub struct DensePool {
     pub len_out: usize,
     /// The 1-D pooling: output position `i` is `Σ w · z[x]` over `taps[i]`.
     pub taps: Vec<Vec<(usize, f64)>>,
-    /// Slot of the input row holding each cell `x · len_in + x'` of `M`, and
-    /// cell of the pooled `(A M Aᵀ)ᵀ` each output slot reads; `NONE` for
-    /// zero (pairs not stored, halos). Index tables turn the strided copies
-    /// along diagonals into contiguous loops, twice as fast.
-    pub cells: Vec<u32>,
-    pub reads: Vec<u32>,
+    /// The input pairs, read into the cells `u · len_in + v` of `M`, and
+    /// the output pairs, read from the cells `u · len_out + v` of
+    /// `A M Aᵀ`: runs, so that a run's cells are evenly spaced.
+    pub input: Vec<PositionRun>,
+    pub output: Vec<PositionRun>,
+    /// The cells of `M` that hold no input pair (zero).
+    pub blanks: Vec<u32>,
 }
 
 impl DensePool {
     fn new(taps: Vec<Vec<(usize, f64)>>, input: &AxisPairs, output: &AxisPairs) -> DensePool {
-        let (n, m) = (input.len, output.len);
-        let mut cells = vec![NONE; n * n];
-        for (slot, u, v) in input.pairs() {
-            cells[u * n + v] = slot as u32;
+        let n = input.len;
+        let mut filled = vec![false; n * n];
+        for (_, u, v) in input.pairs() {
+            filled[u * n + v] = true;
         }
-        let mut reads = vec![NONE; output.size()];
-        for (slot, u, v) in output.pairs() {
-            reads[slot] = (v * m + u) as u32;
+        let blanks = (0..n * n).filter(|&c| !filled[c]).map(|c| c as u32).collect();
+        DensePool {
+            len_in: n,
+            len_out: output.len,
+            taps,
+            input: input.runs.clone(),
+            output: output.runs.clone(),
+            blanks,
         }
-        DensePool { len_in: n, len_out: m, taps, cells, reads }
     }
 
     /// Scratch slots `maps::pool_cols` needs per row it pools at once

@@ -16,6 +16,7 @@
 
 use crate::isa::Isa;
 use crate::real::Real;
+use crate::simd;
 
 /// `out[i · c + j] = ⟨rows[i], cols[j]⟩` (`c = cols.len()`) for `j ≥
 /// from[i]` (entries before `from[i]` may be written too), in the
@@ -24,7 +25,7 @@ pub fn gram_block_for<T: Real>(isa: Isa, sides: (&[&[T]], &[&[T]]), from: &[usiz
     #[cfg(target_arch = "x86_64")]
     if isa.avx2_fma() {
         // SAFETY: `Isa` reports AVX2 and FMA only where the CPU has them.
-        return unsafe { T::gram_block_avx2(sides, from, out) };
+        return unsafe { avx2::gram_block(sides, from, out) };
     }
     let _ = isa;
     blocks::<T, Portable>(sides, from, out);
@@ -65,11 +66,6 @@ fn blocks<T: Real, K: Kernel<T>>((rows, cols): (&[&[T]], &[&[T]]), from: &[usize
     }
 }
 
-/// Partial sums of an entry: the lanes of a 256-bit vector.
-const fn lanes<T>() -> usize {
-    32 / std::mem::size_of::<T>()
-}
-
 /// Plain loops, for CPUs without AVX2 and FMA.
 struct Portable;
 
@@ -78,7 +74,7 @@ impl<T: Real> Kernel<T> for Portable {
 
     fn dots<const R: usize, const C: usize>(rows: &[&[T]], cols: &[&[T]]) -> [[T; C]; R] {
         let n = rows[0].len();
-        let p = lanes::<T>();
+        let p = simd::lanes::<T>();
         let whole = n / p * p;
         let mut out = [[T::zero(); C]; R];
         for (r, a) in rows.iter().enumerate() {
@@ -98,103 +94,13 @@ impl<T: Real> Kernel<T> for Portable {
 }
 
 #[cfg(target_arch = "x86_64")]
-pub use avx2::Lanes;
-
-/// Nothing to provide off x86-64.
-#[cfg(not(target_arch = "x86_64"))]
-pub trait Lanes {}
-#[cfg(not(target_arch = "x86_64"))]
-impl Lanes for f64 {}
-#[cfg(not(target_arch = "x86_64"))]
-impl Lanes for f32 {}
-
-#[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use std::arch::x86_64::*;
-
     use super::{Kernel, blocks};
     use crate::real::{Real, mul_add};
-
-    /// A precision's AVX2 vector and the operations the kernel needs.
-    pub trait Lanes: Sized + Copy {
-        type V: Copy;
-        /// `gram_block_for` in AVX2 with FMA.
-        ///
-        /// # Safety
-        /// The CPU has AVX2 and FMA.
-        unsafe fn gram_block_avx2(sides: (&[&[Self]], &[&[Self]]), from: &[usize], out: &mut [Self]);
-        /// A vector of zeros.
-        ///
-        /// # Safety
-        /// The CPU has AVX2 and FMA (as for every method here).
-        unsafe fn vzero() -> Self::V;
-        /// The vector at `p`.
-        ///
-        /// # Safety
-        /// `p` points at a whole vector's values.
-        unsafe fn vload(p: *const Self) -> Self::V;
-        /// `a · b + c`, fused.
-        ///
-        /// # Safety
-        /// See `vzero`.
-        unsafe fn vmul_add(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
-        /// The lanes, written to the start of `out`.
-        ///
-        /// # Safety
-        /// See `vzero`.
-        unsafe fn vstore(v: Self::V, out: &mut [Self; 8]);
-    }
-
-    impl Lanes for f64 {
-        type V = __m256d;
-
-        unsafe fn gram_block_avx2(sides: (&[&[f64]], &[&[f64]]), from: &[usize], out: &mut [f64]) {
-            unsafe { gram_block(sides, from, out) }
-        }
-        #[inline(always)]
-        unsafe fn vzero() -> __m256d {
-            unsafe { _mm256_setzero_pd() }
-        }
-        #[inline(always)]
-        unsafe fn vload(p: *const f64) -> __m256d {
-            unsafe { _mm256_loadu_pd(p) }
-        }
-        #[inline(always)]
-        unsafe fn vmul_add(a: __m256d, b: __m256d, c: __m256d) -> __m256d {
-            unsafe { _mm256_fmadd_pd(a, b, c) }
-        }
-        #[inline(always)]
-        unsafe fn vstore(v: __m256d, out: &mut [f64; 8]) {
-            unsafe { _mm256_storeu_pd(out.as_mut_ptr(), v) }
-        }
-    }
-
-    impl Lanes for f32 {
-        type V = __m256;
-
-        unsafe fn gram_block_avx2(sides: (&[&[f32]], &[&[f32]]), from: &[usize], out: &mut [f32]) {
-            unsafe { gram_block(sides, from, out) }
-        }
-        #[inline(always)]
-        unsafe fn vzero() -> __m256 {
-            unsafe { _mm256_setzero_ps() }
-        }
-        #[inline(always)]
-        unsafe fn vload(p: *const f32) -> __m256 {
-            unsafe { _mm256_loadu_ps(p) }
-        }
-        #[inline(always)]
-        unsafe fn vmul_add(a: __m256, b: __m256, c: __m256) -> __m256 {
-            unsafe { _mm256_fmadd_ps(a, b, c) }
-        }
-        #[inline(always)]
-        unsafe fn vstore(v: __m256, out: &mut [f32; 8]) {
-            unsafe { _mm256_storeu_ps(out.as_mut_ptr(), v) }
-        }
-    }
+    use crate::simd;
 
     #[target_feature(enable = "avx2,fma")]
-    fn gram_block<T: Real>(sides: (&[&[T]], &[&[T]]), from: &[usize], out: &mut [T]) {
+    pub fn gram_block<T: Real>(sides: (&[&[T]], &[&[T]]), from: &[usize], out: &mut [T]) {
         blocks::<T, Avx2>(sides, from, out);
     }
 
@@ -208,7 +114,7 @@ mod avx2 {
         #[inline(always)]
         fn dots<const R: usize, const C: usize>(rows: &[&[T]], cols: &[&[T]]) -> [[T; C]; R] {
             let n = rows[0].len();
-            let p = super::lanes::<T>();
+            let p = simd::lanes::<T>();
             let whole = n / p * p;
             let (mut a, mut b): ([&[T]; R], [&[T]; C]) = ([&[]; R], [&[]; C]);
             for r in 0..R {

@@ -33,6 +33,7 @@ pub mod real;
 pub mod recursion;
 pub mod reuse;
 pub mod signal;
+pub mod simd;
 pub mod spread;
 pub mod threads;
 pub mod vectors;

@@ -223,10 +223,10 @@ pub fn pool_cols<T: Real, const FMA: bool>(
     }
 }
 
-/// See `DensePool`: `M` from the rows, `P = A M` by whole rows, `Pᵀ`, then
-/// `A Pᵀ = (A M Aᵀ)ᵀ` by whole rows, read back into the output pairs; for
-/// the (at most `L ≤ T::POOL_ROWS`) rows of `src` at once, each cell
-/// holding `L` values (unused ones are zero).
+/// See `DensePool`: `M` from the rows, `P = A M` by whole rows, then `Q =
+/// P Aᵀ` within them, read back into the output pairs; for the (at most `L
+/// ≤ T::POOL_ROWS`) rows of `src` at once, each cell holding `L` values
+/// (those of missing rows zero).
 #[inline(always)]
 fn dense_pool<T: Real, const FMA: bool, const L: usize>(
     pool: &DensePool,
@@ -238,29 +238,124 @@ fn dense_pool<T: Real, const FMA: bool, const L: usize>(
     let rows = src.len() / width;
     debug_assert!(rows <= L && out.len() == rows * out_width);
     let (dense, pooled) = scratch[..L * pool.scratch()].split_at_mut(L * n * n);
-    for (cell, &c) in dense.chunks_exact_mut(L).zip(&pool.cells) {
-        for (r, d) in cell.iter_mut().enumerate() {
-            *d = if r < rows {
-                src.get(r * width + c as usize).copied().unwrap_or_else(T::zero)
-            } else {
-                T::zero()
-            };
-        }
+    for &c in &pool.blanks {
+        dense[L * c as usize..][..L].fill(T::zero());
     }
-    // The first position: P = A M, then its transpose back into `dense`
-    // (strided loads of whole cells, contiguous stores).
+    for run in &pool.input {
+        let cells = &mut dense[L * (run.u * n + run.v)..];
+        to_cells::<T, FMA, L>((&src[run.start..], width, rows), run.len, (cells, L * (n + 1)));
+    }
     pool_rows::<T, FMA>(&pool.taps, dense, L * n, pooled);
-    for (x, row) in dense[..L * n * m].chunks_exact_mut(L * m).enumerate() {
-        for (d, p) in row.chunks_exact_mut(L).zip(pooled[L * x..].chunks(L * n)) {
-            d.copy_from_slice(&p[..L]);
+    let q = &mut dense[..L * m * m];
+    pool_cells::<T, FMA, L>(&pool.taps, (&pooled[..L * m * n], L * n), (q, L * m));
+    let mut end = 0;
+    for run in &pool.output {
+        for row in out.chunks_exact_mut(out_width) {
+            zero_halo(&mut row[end..run.start]);
+        }
+        end = run.start + run.len;
+        let cells = &q[L * (run.u * m + run.v)..];
+        from_cells::<T, FMA, L>((cells, L * (m + 1)), run.len, (&mut out[run.start..], out_width, rows));
+    }
+    for row in out.chunks_exact_mut(out_width) {
+        zero_halo(&mut row[end..]);
+    }
+}
+
+/// `cells[k · step + r] = rows[r · width + k]` for `k < len` and `r < L`,
+/// zero for the rows `r ≥ count` that `rows` lacks: a run of slots of each
+/// row into evenly spaced cells, by square transposes where whole.
+#[inline(always)]
+fn to_cells<T: Real, const FMA: bool, const L: usize>(
+    (rows, width, count): (&[T], usize, usize),
+    len: usize,
+    (cells, step): (&mut [T], usize),
+) {
+    let mut k = 0;
+    #[cfg(target_arch = "x86_64")]
+    if FMA && count == L && L == crate::simd::lanes::<T>() && len >= L {
+        assert!((L - 1) * width + len <= rows.len() && (len - 1) * step + L <= cells.len());
+        while k + L <= len {
+            // SAFETY: `FMA` code runs on CPUs with AVX2 (`mul_add`); the
+            // vectors read (rows `r < L`, slots `< len`) and written (cells
+            // `< len`) lie in the slices (asserted above).
+            unsafe { T::transpose(rows.as_ptr().add(k), width, cells.as_mut_ptr().add(k * step), step) };
+            k += L;
         }
     }
-    // The second: (A M Aᵀ)ᵀ = A Pᵀ, read back transposed.
-    let pooled = &mut pooled[..L * m * m];
-    pool_rows::<T, FMA>(&pool.taps, &dense[..L * n * m], L * m, pooled);
-    for (r, out) in out.chunks_exact_mut(out_width).enumerate() {
-        for (o, &c) in out.iter_mut().zip(&pool.reads) {
-            *o = pooled.get(L * c as usize + r).copied().unwrap_or_else(T::zero);
+    for k in k..len {
+        for (r, c) in cells[k * step..][..L].iter_mut().enumerate() {
+            *c = if r < count { rows[r * width + k] } else { T::zero() };
+        }
+    }
+}
+
+/// `rows[r · width + k] = cells[k · step + r]` for `k < len` and `r <
+/// count`: the inverse of `to_cells`.
+#[inline(always)]
+fn from_cells<T: Real, const FMA: bool, const L: usize>(
+    (cells, step): (&[T], usize),
+    len: usize,
+    (rows, width, count): (&mut [T], usize, usize),
+) {
+    let mut k = 0;
+    #[cfg(target_arch = "x86_64")]
+    if FMA && count == L && L == crate::simd::lanes::<T>() && len >= L {
+        assert!((len - 1) * step + L <= cells.len() && (L - 1) * width + len <= rows.len());
+        while k + L <= len {
+            // SAFETY: as in `to_cells`, with the roles swapped.
+            unsafe { T::transpose(cells.as_ptr().add(k * step), step, rows.as_mut_ptr().add(k), width) };
+            k += L;
+        }
+    }
+    for k in k..len {
+        for (r, &c) in cells[k * step..][..count].iter().enumerate() {
+            rows[r * width + k] = c;
+        }
+    }
+}
+
+/// `out[o] = Σ_{(x, w) ∈ taps[o]} w · row[x]` over the rows of `rows`
+/// (cells of `L` values), into the rows of `out`: `R` rows at once, as one
+/// output cell is a chain of dependent multiply-adds.
+#[inline(always)]
+fn pool_cells<T: Real, const FMA: bool, const L: usize>(
+    taps: &[Vec<(usize, f64)>],
+    (rows, width): (&[T], usize),
+    (out, out_width): (&mut [T], usize),
+) {
+    const R: usize = 4;
+    let whole = rows.len() / width / R * R;
+    let (blocks, rest) = rows.split_at(whole * width);
+    let (out_blocks, out_rest) = out.split_at_mut(whole * out_width);
+    for (rows, out) in blocks.chunks_exact(R * width).zip(out_blocks.chunks_exact_mut(R * out_width)) {
+        pool_cells_of::<T, FMA, L, R>(taps, (rows, width), (out, out_width));
+    }
+    for (rows, out) in rest.chunks_exact(width).zip(out_rest.chunks_exact_mut(out_width)) {
+        pool_cells_of::<T, FMA, L, 1>(taps, (rows, width), (out, out_width));
+    }
+}
+
+/// `pool_cells` on `R` rows.
+#[inline(always)]
+fn pool_cells_of<T: Real, const FMA: bool, const L: usize, const R: usize>(
+    taps: &[Vec<(usize, f64)>],
+    (rows, width): (&[T], usize),
+    (out, out_width): (&mut [T], usize),
+) {
+    for (o, terms) in taps.iter().enumerate() {
+        let mut acc = [[T::zero(); L]; R];
+        for &(x, w) in terms {
+            let w = T::of(w);
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let cell = &rows[r * width + x * L..][..L];
+                for (a, &c) in acc.iter_mut().zip(cell) {
+                    *a = mul_add::<T, FMA>(w, c, *a);
+                }
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            out[r * out_width + o * L..][..L].copy_from_slice(acc);
         }
     }
 }
@@ -523,26 +618,66 @@ mod tests {
         (input, output, step)
     }
 
-    #[test]
-    fn dense_pooling_is_the_strided_pooling() {
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn pool_cols_avx2<T: Real>(op: &ColOp, src: (&[T], usize), out: (&mut [T], usize), scratch: &mut [T]) {
+        pool_cols::<T, true>(op, src, out, scratch);
+    }
+
+    /// `pool_cols` on `rows` (of `width`) in `isa`.
+    fn pool_cols_in<T: Real>(isa: Isa, op: &ColOp, rows: &[T], (width, out_width): (usize, usize)) -> Vec<T> {
+        let mut out = vec![T::nan(); rows.len() / width * out_width];
+        let mut scratch = vec![T::nan(); T::POOL_ROWS * op.scratch()];
+        let (src, dst) = ((rows, width), (&mut out[..], out_width));
+        #[cfg(target_arch = "x86_64")]
+        if isa.avx2_fma() {
+            // SAFETY: `Isa` reports AVX2 and FMA only where the CPU has them.
+            unsafe { pool_cols_avx2(op, src, dst, &mut scratch) };
+            return out;
+        }
+        pool_cols::<T, false>(op, src, dst, &mut scratch);
+        out
+    }
+
+    /// Every number of rows at once (whole and partial cells), in both
+    /// precisions and instruction sets, gives each row's pooling by its
+    /// terms, halos zero: runs longer than a cell take the transposes.
+    fn dense_pooling_by_rows<T: Real>(isa: Isa, tol: f64) {
         let h = [0.25, 0.5, 0.25, 0.125];
-        for (len, stride, wrap, band_out) in
-            [(12usize, 2, false, 5), (11, 3, false, 3), (12, 2, true, 5), (9, 1, false, 8)]
-        {
+        for (len, stride, wrap, band_out) in [
+            (12usize, 2, false, 5),
+            (11, 3, false, 3),
+            (12, 2, true, 5),
+            (9, 1, false, 8),
+            (21, 2, false, 10),
+        ] {
             let (input, output, dense) = pooling(len, stride, &h, band_out, 1, wrap);
             assert!(matches!(dense, ColOp::Dense(_)), "{len} {stride}");
+            let op = AxisOp::pool(&input, &output, &h, stride, wrap);
             let src = row(&input);
-            let got = apply(&dense, &src, output.size());
-            // Several rows at once give each row's result.
-            let rows: Vec<f64> = (1..4).flat_map(|r| src.iter().map(move |v| v * r as f64)).collect();
-            let mut out = vec![f64::NAN; 3 * output.size()];
-            let mut scratch = vec![f64::NAN; <f64 as Real>::POOL_ROWS * dense.scratch()];
-            let (src_rows, out_rows) = ((&rows[..], input.size()), (&mut out[..], output.size()));
-            pool_cols::<f64, false>(&dense, src_rows, out_rows, &mut scratch);
-            for (r, part) in out.chunks_exact(output.size()).enumerate() {
-                let scaled: Vec<f64> = got.iter().map(|v| v * (r + 1) as f64).collect();
-                assert_close_on(&output, part, &scaled);
+            let want = by_terms(&op, &src, output.size());
+            for count in 1..=T::POOL_ROWS {
+                let rows: Vec<T> =
+                    (0..count).flat_map(|r| src.iter().map(move |v| T::of(v * (r + 1) as f64))).collect();
+                let got = pool_cols_in(isa, &dense, &rows, (input.size(), output.size()));
+                for (r, part) in got.chunks_exact(output.size()).enumerate() {
+                    for (slot, (g, w)) in part.iter().zip(&want).enumerate() {
+                        let w = w * (r + 1) as f64;
+                        assert!(
+                            (g.widen() - w).abs() <= tol * w.abs().max(1.0),
+                            "{len} {stride} {wrap}: {count} rows, row {r}, slot {slot}: {g:?} {w}"
+                        );
+                    }
+                }
             }
+        }
+    }
+
+    #[test]
+    fn dense_pooling_is_the_strided_pooling() {
+        for isa in [Isa::portable(), Isa::best()] {
+            dense_pooling_by_rows::<f64>(isa, 1e-14);
+            dense_pooling_by_rows::<f32>(isa, 1e-6);
         }
     }
 

@@ -7,7 +7,7 @@ use std::ops::{AddAssign, MulAssign};
 use num_traits::{Float, FloatConst};
 
 use crate::arccos;
-use crate::dots::Lanes;
+use crate::simd::Lanes;
 
 /// The precision a computation runs in.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -28,7 +28,7 @@ impl Precision {
 }
 
 /// A type maps are computed in (`f64` or `f32`), with what the hot loops
-/// need of it (`Lanes`: the SIMD operations of `dots`).
+/// need of it (`Lanes`: its AVX2 vector).
 pub trait Real:
     Float + FloatConst + AddAssign + MulAssign + Default + Debug + Send + Sync + Lanes + 'static
 {
