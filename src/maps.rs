@@ -276,9 +276,10 @@ fn to_cells<T: Real, const FMA: bool, const L: usize>(
     if FMA && count == L && L == crate::simd::lanes::<T>() && len >= L {
         assert!((L - 1) * width + len <= rows.len() && (len - 1) * step + L <= cells.len());
         while k + L <= len {
-            // SAFETY: `FMA` code runs on CPUs with AVX2 (`mul_add`); the
-            // vectors read (rows `r < L`, slots `< len`) and written (cells
-            // `< len`) lie in the slices (asserted above).
+            // SAFETY: `FMA` is true only in code compiled for AVX2 and FMA,
+            // which runs where the CPU has them (see `mul_add`); the vectors
+            // read (rows `r < L`, slots `< len`) and written (cells `< len`)
+            // lie in the slices (asserted above).
             unsafe { T::transpose(rows.as_ptr().add(k), width, cells.as_mut_ptr().add(k * step), step) };
             k += L;
         }
