@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import ntk_rs as nk
-from ntk_rs import CNN, Layer, Pool
+from ntk_rs import CNN, Layer, Pool, reference
 
 NET = CNN(
     [
@@ -37,6 +37,24 @@ def test_values_repr_equality_hash_pickle():
         NET.layers = ()
     with pytest.raises(FrozenInstanceError):
         NET.layers[0].patch = 5
+
+
+def test_engine_layers_are_kept_per_number_of_axes():
+    net = CNN([Layer(patch=3, pool=Pool.average(2)), Layer(patch=(3, 1), pool=Pool.global_average())])
+    assert net.engine_layers(2) is net.engine_layers(2)
+    assert net.engine_layers(2) == (((3, 3), "same", (0.5, 0.5), 2), ((3, 1), "same", None, 1))
+    for _ in range(2):  # a mismatch is an error every time, never a kept value
+        with pytest.raises(ValueError, match="layer 1: patch"):
+            net.engine_layers(1)
+    # What is kept is no part of the network's value.
+    assert net == CNN(net.layers) and hash(net) == hash(CNN(net.layers))
+    assert pickle.loads(pickle.dumps(net)) == net
+    # One network on signals of one, then two spatial axes, then one again.
+    shared = CNN([Layer(patch=3), Layer(patch=3, pool=Pool.global_average())])
+    for shape in [(7, 2), (5, 6, 2), (7, 2)]:
+        X = images(3, shape=shape)
+        want = reference.kernel(CNN(shared.layers), X)
+        np.testing.assert_allclose(shared.kernel(X), want, rtol=1e-12)
 
 
 def test_named_pools_have_the_filters_of_the_spec():

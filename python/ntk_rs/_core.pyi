@@ -1,6 +1,6 @@
 """Stubs of the compiled engine. Use the public API in ``ntk_rs`` instead."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeAlias
 
 import numpy as np
@@ -8,10 +8,10 @@ import numpy.typing as npt
 
 NUM_THREADS_ENV: str
 
-LayerArgs: TypeAlias = tuple[tuple[int, ...], str, list[float] | None, int]
+LayerArgs: TypeAlias = tuple[tuple[int, ...], str, Sequence[float] | None, int]
 
 def kernel(
-    layers: list[LayerArgs],
+    layers: Sequence[LayerArgs],
     x: npt.NDArray[np.float64],
     z: npt.NDArray[np.float64] | None,
     ntk: npt.NDArray[np.float64] | None,
@@ -23,12 +23,12 @@ def kernel(
     """Writes the Gram matrices into ``ntk`` and ``rf`` (either may be None) in blocks
     of ``block`` signals a side, calling ``progress(pairs_done)`` as they advance."""
 
-def footprint(layers: list[LayerArgs], shape: list[int], dtype: str) -> tuple[int, int]:
+def footprint(layers: Sequence[LayerArgs], shape: list[int], dtype: str) -> tuple[int, int]:
     """Bytes of working memory ``(per_signal, per_thread)`` for signals of ``shape``
     with maps in ``dtype``."""
 
 def kernel_diagonal(
-    layers: list[LayerArgs], x: npt.NDArray[np.float64], kind: str, dtype: str
+    layers: Sequence[LayerArgs], x: npt.NDArray[np.float64], kind: str, dtype: str
 ) -> tuple[npt.NDArray[np.float64] | None, npt.NDArray[np.float64] | None]:
     """Self-kernels ``(ntk, rf)``; the one ``kind`` does not ask for is None."""
 

@@ -44,13 +44,13 @@ def default_block(per_signal: int) -> int:
 
 
 def plan(
-    layers: list, shape: tuple[int, ...], dtype: str, n: int, m: int, block_size: int | None, new_bytes: int
+    layers: tuple, shape: tuple[int, ...], dtype: str, n: int, m: int, block_size: int | None, new_bytes: int
 ) -> int:
-    """The block size of a call on ``n × m`` pairs of signals of ``shape``,
-    computing in ``dtype``, that allocates ``new_bytes`` of outputs; raises
-    ``MemoryError`` when the estimate exceeds the available memory."""
-    key = tuple((tuple(p), pad, None if h is None else tuple(h), s) for p, pad, h, s in layers)
-    per_signal, per_thread = _engine_footprint(key, tuple(shape), dtype)
+    """The block size of a call on ``n × m`` pairs of signals of ``shape`` through
+    ``layers`` (``CNN.engine_layers``), computing in ``dtype``, that allocates
+    ``new_bytes`` of outputs; raises ``MemoryError`` when the estimate exceeds the
+    available memory."""
+    per_signal, per_thread = _engine_footprint(layers, tuple(shape), dtype)
     block = min(default_block(per_signal) if block_size is None else block_size, max(n, m, 1))
     threads = _core.get_num_threads()
     signals = per_signal * (min(block, n) + min(block, m))
