@@ -25,6 +25,9 @@ Dtype = Literal["float64", "float32"]
 PADDINGS = ("same", "valid", "circular")
 KINDS = ("ntk", "rf", "both")
 DTYPES = ("float64", "float32")
+#: A layer as the compiled engine takes it: patch sizes, padding, pooling filter
+#: (None for global average pooling) and stride.
+EngineLayer = tuple[tuple[int, ...], str, tuple[float, ...] | None, int]
 
 
 def _positive_int(value: object, name: str) -> int:
@@ -336,7 +339,7 @@ class CNN:
     def __len__(self) -> int:
         return len(self.layers)
 
-    def engine_layers(self, dims: int) -> tuple[_core.LayerArgs, ...]:
+    def engine_layers(self, dims: int) -> tuple[EngineLayer, ...]:
         """The layers as the compiled engine takes them, for ``dims`` spatial axes:
         immutable, and kept per ``dims`` (building them was a tenth of the Python
         side of a small call)."""
