@@ -316,6 +316,10 @@ struct Tile {
 /// Largest side of a tile of pairs.
 pub const TILE_SIDE: usize = 32;
 
+/// Smallest side of a tile of pairs of vectors: 256 pairs, about 30 µs of
+/// 784-dimensional fc pairs on one thread.
+const VECTOR_TILE_SIDE: usize = 16;
+
 /// Tiles covering the block `rows × cols` (its part on or above the
 /// diagonal when symmetric), small enough that every thread gets several.
 fn tiles(
@@ -328,10 +332,12 @@ fn tiles(
     let pairs =
         if symmetric && rows == cols { rows.len() * (rows.len() + 1) / 2 } else { rows.len() * cols.len() };
     // Pairs of vectors cost the same and little: fewer, larger tiles (4 a
-    // thread beat 2 by ~20% on 64 fc vectors, 2 threads, float32).
-    let per_thread = if vectors { 4 } else { 8 };
+    // thread beat 2 by ~20% on 64 fc vectors, 2 threads, float32), and at
+    // least `VECTOR_TILE_SIDE` on a side, so that a small call does not
+    // wake more threads than it has work for.
+    let (per_thread, least) = if vectors { (4, VECTOR_TILE_SIDE) } else { (8, 1) };
     let side = ((pairs / (per_thread * threads).max(1)) as f64).sqrt() as usize;
-    let side = side.clamp(1, TILE_SIDE);
+    let side = side.clamp(least, TILE_SIDE);
     let mut out = Vec::new();
     for i0 in rows.clone().step_by(side) {
         for j0 in cols.clone().step_by(side) {
@@ -534,10 +540,11 @@ mod tests {
     }
 
     /// The networks and signals of the tests below: images through the
-    /// recursion, and (more of them, so that tiles differ in shape with
-    /// the thread count and the blocks) vectors through tiles.
+    /// recursion, and vectors through tiles, enough of them that the tiles
+    /// differ in shape with the thread count and the blocks (tiles of
+    /// vectors are at least `VECTOR_TILE_SIDE` on a side).
     fn cases(n: usize, seed: usize) -> [(Net, ndarray::ArrayD<f64>); 2] {
-        [(net(), images(n, seed)), (fc(), vectors(6 * n, seed))]
+        [(net(), images(n, seed)), (fc(), vectors(12 * n, seed))]
     }
 
     #[test]
