@@ -8,15 +8,11 @@
 mod workloads;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use ntk_rs::axis::{AxisOp, AxisPairs, ColOp};
-use ntk_rs::kappa::{RowNorms, Tangent, inverse_norm, relu_row};
-use ntk_rs::maps;
-use ntk_rs::net::Padding;
-use ntk_rs::pair::{self, Workspace};
-use ntk_rs::plan::{Plan, Target};
-use ntk_rs::real::{Precision, Real};
-use ntk_rs::signal::Signal;
-use ntk_rs::{Control, Inputs, Kind, Layer, Net, Pool, gram};
+use ntk_rs::internals::{
+    AxisOp, AxisPairs, Buffers, ColOp, Isa, Kernel, Padding, Plan, Real, RowNorms, Signal, Tangent, Target,
+    Workspace, inverse_norm, kernel, pool_cols, relu_row,
+};
+use ntk_rs::{Control, Inputs, Kind, Layer, Net, Pool, Precision, gram};
 use std::hint::black_box;
 
 /// One cross pair of each workload (signals prepared beforehand).
@@ -38,17 +34,27 @@ fn bench_pair(
     shape: &[usize],
     precision: Precision,
 ) {
+    match precision {
+        Precision::F64 => bench_pair_in::<f64>(group, id, net, shape),
+        Precision::F32 => bench_pair_in::<f32>(group, id, net, shape),
+    }
+}
+
+fn bench_pair_in<T: Real>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    id: BenchmarkId,
+    net: &Net,
+    shape: &[usize],
+) {
     let grid = &shape[..shape.len() - 1];
     let readout = Plan::new(net, grid, Target::Readout).unwrap();
     let norms = Plan::new(net, grid, Target::Norms).unwrap();
     let x = workloads::signals(shape, 2, 7);
-    let mut ws_norms = Workspace::new(&norms, precision);
-    let s: Vec<Signal> =
-        (0..2).map(|i| Signal::new(x.index_axis(ndarray::Axis(0), i), &norms, &mut ws_norms)).collect();
-    let mut ws = Workspace::new(&readout, precision);
-    group.bench_function(id, |b| {
-        b.iter(|| pair::kernel(&readout, &s[0], &s[1], false, true, black_box(&mut ws)))
-    });
+    let mut buffers = Buffers::new(&norms);
+    let s: Vec<Signal<T>> =
+        (0..2).map(|i| Signal::new(x.index_axis(ndarray::Axis(0), i), &norms, &mut buffers)).collect();
+    let mut ws = Workspace::new(&readout);
+    group.bench_function(id, |b| b.iter(|| kernel(&readout, &s[0], &s[1], false, true, black_box(&mut ws))));
 }
 
 /// The first layer of cifar-gap alone (identity pooling and a sum readout).
@@ -60,30 +66,46 @@ fn layer(c: &mut Criterion) {
     bench_pair(&mut group, BenchmarkId::new("cifar-gap-1", "F64"), &net, &[32, 32, 3], Precision::F64);
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn relu_avx2<T: Real>(norms: &RowNorms<'_, T>, sigma: &mut [T], gamma: &mut [T]) {
-    relu_row::<T, true>(norms, sigma, Tangent::Gamma(gamma));
+/// The ReLU step over a row with a tangent map, as a [`Kernel`].
+struct Relu<'a, T> {
+    norms: &'a RowNorms<'a, T>,
+    sigma: &'a mut [T],
+    gamma: &'a mut [T],
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn cols_avx2(op: &ColOp, src: &[f64], out: &mut [f64], scratch: &mut [f64]) {
-    maps::apply_cols::<f64, true>(op, src, out, scratch);
+impl<T: Real> Kernel for Relu<'_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<const FMA: bool>(self) {
+        relu_row::<T, FMA>(self.norms, self.sigma, Tangent::Gamma(self.gamma));
+    }
 }
 
-/// A column step on `T::POOL_ROWS` rows at once, as the recursion pools.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn pool_avx2<T: Real>(op: &ColOp, src: (&[T], usize), out: (&mut [T], usize), scratch: &mut [T]) {
-    maps::pool_cols::<T, true>(op, src, out, scratch);
+/// A column step on `T::POOL_ROWS` rows at once, as the recursion pools
+/// (or on one row, as the patch step), as a [`Kernel`].
+struct Cols<'a, T> {
+    op: &'a ColOp,
+    src: (&'a [T], usize),
+    out: (&'a mut [T], usize),
+    scratch: &'a mut [T],
+}
+
+impl<T: Real> Kernel for Cols<'_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<const FMA: bool>(self) {
+        pool_cols::<T, FMA>(self.op, self.src, self.out, self.scratch);
+    }
 }
 
 /// The row kernels on a row of a full 32×32 map (1024 column pairs); pooling
 /// on `POOL_ROWS` such rows at once.
 #[cfg(target_arch = "x86_64")]
 fn rows(c: &mut Criterion) {
-    if !ntk_rs::isa::Isa::best().avx2_fma() {
+    let isa = Isa::best();
+    if !isa.avx2_fma() {
         return;
     }
     let mut group = c.benchmark_group("row");
@@ -98,14 +120,21 @@ fn rows(c: &mut Criterion) {
         let norms = RowNorms { a: &ones, b: &nn, inv_a: &ones, inv_b: &inv };
         let mut s: Vec<T> = sigma.iter().map(|&v| T::of(v)).collect();
         let mut g = s.clone();
-        b.iter(|| unsafe { relu_avx2(&norms, black_box(&mut s), &mut g) });
+        b.iter(|| Isa::best().dispatch(Relu { norms: &norms, sigma: black_box(&mut s), gamma: &mut g }));
     }
     group.bench_function("relu/F64", |b| relu_bench::<f64>(b, &nn, &sigma));
     group.bench_function("relu/F32", |b| relu_bench::<f32>(b, &nn, &sigma));
     let patch = ColOp::patch(&full, &full, 3, Padding::Same);
     group.bench_function("patch/F64", |b| {
         let mut out = vec![0.0; n];
-        b.iter(|| unsafe { cols_avx2(&patch, black_box(&sigma), &mut out, &mut []) });
+        b.iter(|| {
+            isa.dispatch(Cols {
+                op: &patch,
+                src: (black_box(&sigma), n),
+                out: (&mut out, n),
+                scratch: &mut [],
+            })
+        });
     });
     let h: Vec<f64> = [1.0f64, 4.0, 6.0, 4.0, 1.0].iter().map(|v| v / 16.0).collect();
     let pooled = AxisPairs::new(16, false, 15, 1);
@@ -121,8 +150,9 @@ fn rows(c: &mut Criterion) {
             (0..T::POOL_ROWS).flat_map(|r| sigma.iter().map(move |&v| T::of(v + r as f64))).collect();
         let mut out = vec![T::zero(); T::POOL_ROWS * widths.1];
         let mut scratch = vec![T::zero(); T::POOL_ROWS * pool.scratch()];
-        b.iter(|| unsafe {
-            pool_avx2(pool, (black_box(&rows), widths.0), (&mut out, widths.1), &mut scratch)
+        b.iter(|| {
+            let src = (black_box(&rows[..]), widths.0);
+            Isa::best().dispatch(Cols { op: pool, src, out: (&mut out, widths.1), scratch: &mut scratch })
         });
     }
     let widths = (n, pooled.size());

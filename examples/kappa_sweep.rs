@@ -1,11 +1,10 @@
-//! Prints `c κ0(c) κ1(c)` from the vectorisable arc-cosine (`arccos::kappas`)
+//! Prints `c κ0(c) κ1(c)` from the vectorisable arc-cosine (`kappa::arccos::kappas`)
 //! on a sweep of `[−1, 1]`, for `tools/kappa_fit.py --check`, which compares
 //! them with mpmath: one line per point and variant
 //! (`f64-fma`, `f64`, `f32-fma`, `f32`), values in shortest round-trip decimal.
 //! `cargo run --release --example kappa_sweep | python tools/kappa_fit.py --check -`
 
-use ntk_rs::arccos::kappas;
-use ntk_rs::real::Real;
+use ntk_rs::internals::{Real, kappas};
 
 fn print<T: Real, const FMA: bool>(name: &str, c: T) {
     let (k0, k1) = kappas::<T, FMA>(c);

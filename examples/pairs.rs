@@ -5,9 +5,7 @@
 #[path = "../benches/workloads.rs"]
 mod workloads;
 
-use ntk_rs::pair::Workspace;
-use ntk_rs::plan::{Plan, Target};
-use ntk_rs::signal::Signal;
+use ntk_rs::internals::{Plan, Signal, Target, Workspace};
 use ntk_rs::{Control, Inputs, Kind, Precision, gram};
 
 fn main() {
@@ -21,7 +19,7 @@ fn main() {
     };
     let x = workloads::signals(&workload.shape, n, 1);
     let inputs = Inputs::new(x.view(), None).expect("valid inputs").with_precision(precision);
-    ntk_rs::threads::set_num_threads(1).expect("one thread");
+    ntk_rs::set_num_threads(1).expect("one thread");
     let (start, cpu) = (std::time::Instant::now(), cpu_ns());
     let k = gram(&workload.net, &inputs, Kind::Ntk, &Control::default()).expect("computed");
     let pairs = (n * (n + 1) / 2) as f64;
@@ -36,10 +34,18 @@ fn main() {
     let channels = workload.shape[workload.shape.len() - 1];
     let readout = Plan::new(&workload.net, grid, Target::Readout).expect("a plan");
     let norms = Plan::new(&workload.net, grid, Target::Norms).expect("a plan");
+    let (workspace, signal) = match precision {
+        Precision::F64 => {
+            (Workspace::<f64>::bytes_for(&readout, channels), Signal::<f64>::bytes_for(&norms, channels))
+        }
+        Precision::F32 => {
+            (Workspace::<f32>::bytes_for(&readout, channels), Signal::<f32>::bytes_for(&norms, channels))
+        }
+    };
     println!(
         "memory: {:.2} MiB per thread (pair workspace), {:.1} KiB per signal",
-        Workspace::bytes_for(&readout, precision, channels) as f64 / (1 << 20) as f64,
-        Signal::bytes_for(&norms, precision, channels) as f64 / 1024.0
+        workspace as f64 / (1 << 20) as f64,
+        signal as f64 / 1024.0
     );
 }
 

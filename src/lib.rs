@@ -1,7 +1,8 @@
 //! Exact neural tangent (NTK) and random-feature (RF) kernels of deep
 //! convolutional ReLU networks with patch extraction, padding and linear
 //! pooling (Bietti & Mairal, 2019), computed pair by pair over the threads
-//! of a rayon pool. The conventions are those of `SPEC.md`.
+//! of a rayon pool. The conventions are those of `docs/spec.md`, cited in
+//! the code as "SPEC §n".
 //!
 //! ```
 //! use ndarray::Array;
@@ -16,32 +17,47 @@
 //! let (ntk, rf) = (k.ntk.unwrap(), k.rf.unwrap());
 //! assert!(ntk[[0, 1]] >= rf[[0, 1]]);
 //! ```
+//!
+//! The layers of the engine, each a module, from the bottom up (drawn in
+//! `docs/design.md`): [`simd`] (precisions and the instruction-set
+//! dispatch), [`network`] (the network and its plan on a grid), [`kappa`]
+//! (κ0, κ1 and the ReLU step), [`maps`] (operations on rows of pair maps),
+//! [`recursion`] (the row-wise recursion of one pair), [`signal`]
+//! (per-signal data), [`pair`] (the pair paths), [`threads`] (the pool and
+//! the control of a call) and [`gram`] (Gram matrices).
 
-pub mod arccos;
-pub mod axis;
-pub mod diagonal;
-pub mod dots;
-pub mod error;
-pub mod gram;
-pub mod isa;
-pub mod kappa;
-pub mod maps;
-pub mod net;
-pub mod pair;
-pub mod plan;
-pub mod real;
-pub mod recursion;
-pub mod reuse;
-pub mod signal;
-pub mod simd;
-pub mod spread;
-pub mod threads;
-pub mod vectors;
-
+mod error;
+mod gram;
+mod kappa;
+mod maps;
+mod network;
+mod pair;
 #[cfg(feature = "python")]
 mod python;
+mod recursion;
+mod signal;
+mod simd;
+mod threads;
 
 pub use error::{Error, Result};
-pub use gram::{Control, Diagonal, Footprint, Gram, Inputs, Kind, diagonal, footprint, gram, gram_into};
-pub use net::{Layer, Net, Padding, Pool};
-pub use real::Precision;
+pub use gram::{Footprint, Gram, Inputs, Kind, SelfKernels, footprint, gram, gram_into, self_kernels};
+pub use network::{Layer, Net, Padding, Pool};
+pub use simd::Precision;
+pub use threads::{Control, num_threads, set_num_threads};
+
+/// The engine's internals, for the benchmarks and profiling examples of
+/// this repository only: no stability promised.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::kappa::arccos::kappas;
+    pub use crate::kappa::relu::{RowNorms, Tangent, inverse_norm, relu_row};
+    pub use crate::maps::{apply_cols, pool_cols};
+    pub use crate::network::Padding;
+    pub use crate::network::axis::AxisPairs;
+    pub use crate::network::plan::{Plan, Target};
+    pub use crate::network::steps::{AxisOp, ColOp};
+    pub use crate::pair::{Workspace, kernel};
+    pub use crate::recursion::Buffers;
+    pub use crate::signal::Signal;
+    pub use crate::simd::{Isa, Kernel, Precision, Real};
+}

@@ -11,10 +11,10 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
 use crate::error::Error;
-use crate::gram::{self, Control, Inputs, Kind};
-use crate::net::{Layer, Net, Padding, Pool};
-use crate::real::Precision;
-use crate::threads;
+use crate::gram::{self, Inputs, Kind};
+use crate::network::{Layer, Net, Padding, Pool};
+use crate::simd::Precision;
+use crate::threads::{self, Control};
 
 /// How often the waiting thread looks for Ctrl-C.
 const POLL: Duration = Duration::from_millis(50);
@@ -66,11 +66,11 @@ fn run_detached<T: Send>(
             match received {
                 Ok(result) => {
                     let value = result.map_err(to_pyerr)?;
-                    report(control.pairs_done())?;
+                    report(control.done())?;
                     return Ok(value);
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if let Err(e) = py.check_signals().and_then(|()| report(control.pairs_done())) {
+                    if let Err(e) = py.check_signals().and_then(|()| report(control.done())) {
                         control.cancel();
                         let _ = py.detach(move || rx.recv());
                         return Err(e);
@@ -181,7 +181,7 @@ fn kernel_diagonal<'py>(
     let net = net_from(layers)?;
     let kind = kind_from(kind)?;
     let inputs = Inputs::new(x.as_array(), None).map_err(to_pyerr)?.with_precision(precision_from(dtype)?);
-    let out = run_detached(py, None, |control| gram::diagonal(&net, &inputs, kind, control))?;
+    let out = run_detached(py, None, |control| gram::self_kernels(&net, &inputs, kind, control))?;
     Ok((out.ntk.map(|a| a.into_pyarray(py)), out.rf.map(|a| a.into_pyarray(py))))
 }
 

@@ -6,23 +6,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use ndarray::{ArrayView, IxDyn};
 
-use crate::isa::Isa;
-use crate::kappa::inverse_norm;
+use crate::kappa::relu::inverse_norm;
 use crate::maps;
-use crate::pair::Workspace;
-use crate::plan::{Plan, Space};
-use crate::real::{Precision, Real, binary_exponent, times_pow2};
+use crate::network::plan::{Path, Plan, Space};
 use crate::recursion::{self, Sides};
+use crate::simd::{Isa, Kernel, Real, binary_exponent, times_pow2};
 
-/// A signal ready to be paired, in the precision of the workspace that made it.
+/// A signal ready to be paired, in the precision `T` its maps are computed in.
 #[derive(Clone, Debug)]
-pub enum Signal {
-    F64(Parts<f64>),
-    F32(Parts<f32>),
-}
-
-#[derive(Clone, Debug)]
-pub struct Parts<T> {
+pub struct Signal<T> {
     /// Channel-planar values: `planar[c · positions + p]`.
     pub planar: Vec<T>,
     /// The norm map of every layer, on that layer's patched grid.
@@ -90,53 +82,20 @@ impl<T> std::ops::IndexMut<usize> for LayerMaps<T> {
     }
 }
 
-/// The next `Parts::key`.
+/// The next [`Signal::key`].
 static NEXT_KEY: AtomicU64 = AtomicU64::new(0);
 
-impl Signal {
+impl<T: Real> Signal<T> {
     /// Bytes of a signal of `channels` on the grid of `norm_plan` (for
     /// memory guards): its planar copy, its norm maps and their inverses.
-    pub fn bytes_for(norm_plan: &Plan, precision: Precision, channels: usize) -> usize {
+    pub fn bytes_for(norm_plan: &Plan, channels: usize) -> usize {
         let norms: usize = norm_plan.layers.iter().map(|l| 2 * l.patched.positions()).sum();
-        (norm_plan.input.positions() * channels + norms) * precision.bytes()
+        (norm_plan.input.positions() * channels + norms) * std::mem::size_of::<T>()
     }
 
-    /// See `Parts::exponent`.
-    pub fn exponent(&self) -> i32 {
-        match self {
-            Signal::F64(p) => p.exponent,
-            Signal::F32(p) => p.exponent,
-        }
-    }
-
-    /// The parts of a signal made in `f64` (panics otherwise).
-    pub fn f64(&self) -> &Parts<f64> {
-        match self {
-            Signal::F64(p) => p,
-            Signal::F32(_) => panic!("a float64 signal expected"),
-        }
-    }
-
-    /// The parts of a signal made in `f32` (panics otherwise).
-    pub fn f32(&self) -> &Parts<f32> {
-        match self {
-            Signal::F32(p) => p,
-            Signal::F64(_) => panic!("a float32 signal expected"),
-        }
-    }
-
-    /// `x` is one signal, channels last; `norm_plan` is the plan of the
-    /// network for `Target::Norms`.
-    pub fn new(x: ArrayView<'_, f64, IxDyn>, norm_plan: &Plan, ws: &mut Workspace) -> Signal {
-        match ws {
-            Workspace::F64(ws) => Signal::F64(Parts::new(x, norm_plan, ws)),
-            Workspace::F32(ws) => Signal::F32(Parts::new(x, norm_plan, ws)),
-        }
-    }
-}
-
-impl<T: Real> Parts<T> {
-    fn new(x: ArrayView<'_, f64, IxDyn>, plan: &Plan, ws: &mut recursion::Workspace<T>) -> Parts<T> {
+    /// `x` is one signal, channels last; `plan` is the plan of the network
+    /// for [`Target::Norms`](crate::network::plan::Target::Norms).
+    pub fn new(x: ArrayView<'_, f64, IxDyn>, plan: &Plan, buffers: &mut recursion::Buffers<T>) -> Signal<T> {
         let channels = x.shape()[x.ndim() - 1];
         let mut planar = vec![T::zero(); x.len()];
         // Logical order is position-major, channel-minor (a copy first when
@@ -150,11 +109,11 @@ impl<T: Real> Parts<T> {
         // layer's norms off the diagonal of its Σ.
         let zeros = || LayerMaps::zeros(plan.layers.iter().map(|l| l.patched.positions()));
         let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
-        let mut own = Parts { planar, norms: zeros(), inverse: zeros(), key, exponent };
-        if plan.vectors {
+        let mut own = Signal { planar, norms: zeros(), inverse: zeros(), key, exponent };
+        if plan.path == Path::Vectors {
             own.vector_norms(plan.isa);
         } else {
-            recursion::run(plan, &mut own, true, false, ws);
+            recursion::run(plan, &mut own, true, false, buffers);
         }
         own
     }
@@ -173,22 +132,27 @@ impl<T: Real> Parts<T> {
 }
 
 /// Copies `values` (position-major, channel-minor) into `planar`
-/// channel-planar, divided by `2^exponent` (see `Parts::exponent`), in the
+/// channel-planar, divided by `2^exponent` (see [`Signal::exponent`]), in the
 /// instructions of `isa` (it was 8–11% of a call on 64 fc vectors);
 /// returns `exponent`.
 fn copy_scaled<T: Real>(isa: Isa, values: &[f64], channels: usize, planar: &mut [T]) -> i32 {
-    #[cfg(target_arch = "x86_64")]
-    if isa.avx2_fma() {
-        // SAFETY: `Isa` reports AVX2 and FMA only where the CPU has them.
-        return unsafe { copy_scaled_avx2_fma(values, channels, planar) };
-    }
-    copy_scaled_in(values, channels, planar)
+    isa.dispatch(CopyScaled { values, channels, planar })
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn copy_scaled_avx2_fma<T: Real>(values: &[f64], channels: usize, planar: &mut [T]) -> i32 {
-    copy_scaled_in(values, channels, planar)
+/// [`copy_scaled_in`] as a [`Kernel`].
+struct CopyScaled<'a, T> {
+    values: &'a [f64],
+    channels: usize,
+    planar: &'a mut [T],
+}
+
+impl<T: Real> Kernel for CopyScaled<'_, T> {
+    type Output = i32;
+
+    #[inline(always)]
+    fn run<const FMA: bool>(self) -> i32 {
+        copy_scaled_in(self.values, self.channels, self.planar)
+    }
 }
 
 #[inline(always)]
@@ -240,7 +204,7 @@ fn largest_magnitude(values: &[f64]) -> f64 {
     lanes.into_iter().fold(rest, f64::max)
 }
 
-impl<T: Real> Sides<T> for Parts<T> {
+impl<T: Real> Sides<T> for Signal<T> {
     fn values(&self) -> (&[T], &[T]) {
         (&self.planar, &self.planar)
     }
@@ -272,27 +236,22 @@ impl<T: Real> Sides<T> for Parts<T> {
     }
 }
 
-/// For tests of the paths that skip the recursion: each precision and
-/// instruction set they run in, with the relative tolerance between two
-/// summation orders, and the signals of `x` (one per entry of its first axis)
-/// in that precision.
+/// For tests of the paths that skip the recursion: each instruction set
+/// they run in for precision `T`, with the relative tolerance between two
+/// summation orders, and the signals of `x` (one per entry of its first
+/// axis).
 #[cfg(test)]
-pub fn test_cases(
-    x: &ndarray::ArrayD<f64>,
-    norms: &Plan,
-) -> Vec<(Precision, crate::isa::Isa, f64, Vec<Signal>)> {
-    use crate::isa::Isa;
-    let cases = [
-        (Precision::F64, Isa::best(), 1e-13),
-        (Precision::F64, Isa::portable(), 1e-13),
-        (Precision::F32, Isa::best(), 1e-5),
-    ];
-    cases
-        .into_iter()
-        .map(|(precision, isa, rtol)| {
-            let mut ws = Workspace::new(norms, precision);
-            let s = x.axis_iter(ndarray::Axis(0)).map(|v| Signal::new(v, norms, &mut ws)).collect();
-            (precision, isa, rtol, s)
+pub fn test_cases<T: Real>(x: &ndarray::ArrayD<f64>, norms: &Plan) -> Vec<(Isa, f64, Vec<Signal<T>>)> {
+    use crate::simd::Precision;
+    let (isas, rtol) = match T::PRECISION {
+        Precision::F64 => (vec![Isa::best(), Isa::portable()], 1e-13),
+        Precision::F32 => (vec![Isa::best()], 1e-5),
+    };
+    isas.into_iter()
+        .map(|isa| {
+            let mut buffers = recursion::Buffers::new(norms);
+            let s = x.axis_iter(ndarray::Axis(0)).map(|v| Signal::new(v, norms, &mut buffers)).collect();
+            (isa, rtol, s)
         })
         .collect()
 }
@@ -300,9 +259,8 @@ pub fn test_cases(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::isa::Isa;
-    use crate::net::Net;
-    use crate::plan::Target;
+    use crate::network::Net;
+    use crate::network::plan::Target;
 
     /// A vector's closed-form norms are the recursion's, bit for bit (both
     /// sum `⟨x, x⟩` in the same order in the same instructions), zero vector
@@ -320,10 +278,10 @@ mod tests {
         ];
         fn check<T: Real>(plan: &Plan, values: &[f64]) {
             let x = ndarray::ArrayView::from_shape(vec![values.len()], values).unwrap();
-            let closed = Parts::<T>::new(x, plan, &mut recursion::Workspace::new(plan));
+            let closed = Signal::<T>::new(x, plan, &mut recursion::Buffers::new(plan));
             let zeros = || LayerMaps::zeros([1; 4].into_iter());
-            let mut run = Parts { norms: zeros(), inverse: zeros(), ..closed.clone() };
-            recursion::run(plan, &mut run, true, false, &mut recursion::Workspace::new(plan));
+            let mut run = Signal { norms: zeros(), inverse: zeros(), ..closed.clone() };
+            recursion::run(plan, &mut run, true, false, &mut recursion::Buffers::new(plan));
             assert_eq!((&closed.norms, &closed.inverse), (&run.norms, &run.inverse));
             assert!(closed.norms[0][0] > T::zero() || values.iter().all(|&v| v == 0.0));
         }

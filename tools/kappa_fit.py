@@ -1,19 +1,19 @@
 """The minimax polynomial of the fast arc-cosine kernels of
-``src/arccos.rs``, and checks of their error in high precision.
+``src/kappa/arccos.rs``, and checks of their error in high precision.
 
 The arc-cosine is reduced to ``asin(x) = x + x z F(z)`` for
 ``z = x² ∈ [0, 1/4]``, with ``F(z) = (asin √z − √z) / (z √z)`` (see the module
-doc of ``src/arccos.rs``). ``F`` is fitted with a Remez exchange for the
+doc of ``src/kappa/arccos.rs``). ``F`` is fitted with a Remez exchange for the
 smallest relative error, the coefficients are rounded to the target
 precision, and the relative error of the rounded polynomial (evaluated
-exactly) is measured on a dense grid. (``src/arccos.rs`` divides them by π at
-compile time.)
+exactly) is measured on a dense grid. (The tables live in ``src/simd/real.rs``, one
+per precision, divided by π at compile time.)
 
 Run: ``python tools/kappa_fit.py`` (needs mpmath); it prints Rust constant
 tables and the measured bounds for a range of degrees. ``--check FILE`` (``-`` for stdin) instead
 reads the output of ``cargo run --release --example kappa_sweep`` and
 reports, per variant, the largest error of the Rust κ0 and κ1 against
-mpmath, and whether it is within the bound ``src/arccos.rs`` documents.
+mpmath, and whether it is within the bound ``src/kappa/arccos.rs`` documents.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def report(name, f, a, b, degree, dtype):
     return err
 
 
-#: The bounds of src/arccos.rs: variant prefix -> (κ0, κ1).
+#: The bounds of src/kappa/arccos.rs: variant prefix -> (κ0, κ1).
 BOUNDS = {"f64": (3e-16, 5e-16), "f32": (1.5e-7, 3e-7)}
 
 

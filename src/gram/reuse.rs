@@ -4,14 +4,16 @@
 //! of the signals among threads (fc, one vector: 55 µs a call, a third of
 //! it in `malloc` and `free`, 15% in `Plan::new`).
 
+use std::any::Any;
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::Result;
-use crate::net::Net;
+use crate::network::Net;
+use crate::network::plan::{Plan, Target};
 use crate::pair::Workspace;
-use crate::plan::{Plan, Target};
-use crate::real::Precision;
+use crate::recursion;
+use crate::simd::Real;
 
 /// Plans kept, the most recently used first.
 const PLANS: usize = 8;
@@ -30,9 +32,12 @@ struct Planned {
 
 static PLANNED: Mutex<Vec<Planned>> = Mutex::new(Vec::new());
 
-/// Workspaces returned by `Lent`, with the plan they were made for, the
+/// Workspaces returned by [`Lent`], with the plan they were made for, the
 /// oldest first.
-static SPARE: Mutex<Vec<(Arc<Plan>, Workspace)>> = Mutex::new(Vec::new());
+static SPARE: Mutex<Vec<Spare>> = Mutex::new(Vec::new());
+
+/// A kept workspace: a [`Reusable`] of any type, and its plan.
+type Spare = (Arc<Plan>, Box<dyn Any + Send>);
 
 /// A poisoned lock only means a panic elsewhere: the lists stay valid.
 fn lock<T>(m: &'static Mutex<T>) -> MutexGuard<'static, T> {
@@ -59,39 +64,66 @@ pub fn plan(net: &Net, grid: &[usize], target: Target) -> Result<Arc<Plan>> {
     Ok(plan)
 }
 
-/// A workspace for `plan` in `precision`: a spare one if there is one,
-/// returned to the spares when dropped.
-pub fn workspace(plan: &Arc<Plan>, precision: Precision) -> Lent {
+/// A thread's buffers for a plan, kept between calls.
+pub trait Reusable: Any + Send {
+    fn new(plan: &Plan) -> Self;
+    /// Bytes held now.
+    fn bytes(&self) -> usize;
+}
+
+impl<T: Real> Reusable for Workspace<T> {
+    fn new(plan: &Plan) -> Self {
+        Workspace::new(plan)
+    }
+
+    fn bytes(&self) -> usize {
+        Workspace::bytes(self)
+    }
+}
+
+impl<T: Real> Reusable for recursion::Buffers<T> {
+    fn new(plan: &Plan) -> Self {
+        recursion::Buffers::new(plan)
+    }
+
+    fn bytes(&self) -> usize {
+        self.slots() * size_of::<T>()
+    }
+}
+
+/// A `W` for `plan`: a spare one if there is one, returned to the spares
+/// when dropped.
+pub fn workspace<W: Reusable>(plan: &Arc<Plan>) -> Lent<W> {
     let spare = {
         let mut spare = lock(&SPARE);
-        let i = spare.iter().rposition(|(p, ws)| Arc::ptr_eq(p, plan) && ws.precision() == precision);
-        i.map(|i| spare.remove(i).1)
+        let i = spare.iter().rposition(|(p, ws)| Arc::ptr_eq(p, plan) && ws.is::<W>());
+        i.and_then(|i| spare.remove(i).1.downcast::<W>().ok())
     };
-    let ws = spare.unwrap_or_else(|| Workspace::new(plan, precision));
+    let ws = spare.map_or_else(|| W::new(plan), |ws| *ws);
     Lent { plan: Arc::clone(plan), ws: Some(ws) }
 }
 
-/// See `workspace`.
-pub struct Lent {
+/// See [`workspace`].
+pub struct Lent<W: Reusable> {
     plan: Arc<Plan>,
-    ws: Option<Workspace>,
+    ws: Option<W>,
 }
 
-impl Deref for Lent {
-    type Target = Workspace;
+impl<W: Reusable> Deref for Lent<W> {
+    type Target = W;
 
-    fn deref(&self) -> &Workspace {
+    fn deref(&self) -> &W {
         self.ws.as_ref().expect("held until dropped")
     }
 }
 
-impl DerefMut for Lent {
-    fn deref_mut(&mut self) -> &mut Workspace {
+impl<W: Reusable> DerefMut for Lent<W> {
+    fn deref_mut(&mut self) -> &mut W {
         self.ws.as_mut().expect("held until dropped")
     }
 }
 
-impl Drop for Lent {
+impl<W: Reusable> Drop for Lent<W> {
     fn drop(&mut self) {
         let ws = self.ws.take().expect("held until dropped");
         if ws.bytes() <= SPARE_BYTES {
@@ -100,7 +132,7 @@ impl Drop for Lent {
                 // The oldest: it may be of a plan no longer in use.
                 spare.remove(0);
             }
-            spare.push((Arc::clone(&self.plan), ws));
+            spare.push((Arc::clone(&self.plan), Box::new(ws)));
         }
     }
 }
@@ -108,7 +140,7 @@ impl Drop for Lent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::{Layer, Padding, Pool};
+    use crate::network::{Layer, Padding, Pool};
 
     fn net(patch: usize) -> Net {
         Net::new(vec![Layer { patch: vec![patch], padding: Padding::Same, pool: Pool::GlobalAverage }])
@@ -130,28 +162,31 @@ mod tests {
         assert!(plan(&net(3), &[2, 2, 2], Target::Readout).is_err());
     }
 
-    /// Spare workspaces of `plan` in `precision`.
-    fn spares(plan: &Arc<Plan>, precision: Precision) -> usize {
-        lock(&SPARE).iter().filter(|(p, ws)| Arc::ptr_eq(p, plan) && ws.precision() == precision).count()
+    /// Spare `W`s of `plan`.
+    fn spares<W: Reusable>(plan: &Arc<Plan>) -> usize {
+        lock(&SPARE).iter().filter(|(p, ws)| Arc::ptr_eq(p, plan) && ws.is::<W>()).count()
     }
 
     #[test]
     fn workspaces_are_reused_for_their_plan_and_precision_only() {
         let (a, b) =
             (plan(&net(3), &[12], Target::Readout).unwrap(), plan(&net(3), &[13], Target::Readout).unwrap());
-        drop(workspace(&a, Precision::F64));
-        assert_eq!(spares(&a, Precision::F64), 1);
-        let held = workspace(&a, Precision::F64);
-        assert_eq!(spares(&a, Precision::F64), 0);
-        drop([workspace(&a, Precision::F32), workspace(&b, Precision::F64)]);
-        assert_eq!((spares(&a, Precision::F32), spares(&b, Precision::F64)), (1, 1));
+        type W64 = Workspace<f64>;
+        type W32 = Workspace<f32>;
+        drop(workspace::<W64>(&a));
+        assert_eq!(spares::<W64>(&a), 1);
+        let held = workspace::<W64>(&a);
+        assert_eq!(spares::<W64>(&a), 0);
+        drop((workspace::<W32>(&a), workspace::<W64>(&b)));
+        assert_eq!((spares::<W32>(&a), spares::<W64>(&b)), (1, 1));
         drop(held);
-        assert_eq!((spares(&a, Precision::F64), spares(&a, Precision::F32)), (1, 1));
+        assert_eq!((spares::<W64>(&a), spares::<W32>(&a)), (1, 1));
+        assert_eq!(spares::<recursion::Buffers<f64>>(&a), 0);
         // Large workspaces are not kept.
         let large = plan(&net(3), &[3000], Target::Readout).unwrap();
-        let ws = workspace(&large, Precision::F64);
+        let ws = workspace::<W64>(&large);
         assert!(ws.bytes() > SPARE_BYTES);
         drop(ws);
-        assert_eq!(spares(&large, Precision::F64), 0);
+        assert_eq!(spares::<W64>(&large), 0);
     }
 }

@@ -13,13 +13,12 @@
 //! does not depend on the tile's shape or place, results do not depend on
 //! the tiling or the thread count.
 
-use crate::dots;
-use crate::isa::Isa;
-use crate::kappa::{RowNorms, Tangent, relu_row};
+use super::Values;
+use crate::kappa::relu::{RowNorms, Tangent, relu_row};
 use crate::maps;
-use crate::pair::Values;
-use crate::real::Real;
-use crate::signal::Parts;
+use crate::maps::dots;
+use crate::signal::Signal;
+use crate::simd::{Isa, Kernel, Real};
 
 /// A thread's buffers for tiles, grown to the largest tile seen and reused
 /// (allocating them per tile cost more than the tile's arithmetic).
@@ -42,14 +41,14 @@ impl<T> Buffers<T> {
     }
 }
 
-/// The values of a vector with itself (as `pair::kernel` returns them), in
+/// The values of a vector with itself (as [`crate::pair::kernel`] returns them), in
 /// closed form: every `c` is 1 and every norm is `N` (see
-/// `Parts::vector_norms`), so each ReLU step of the recursion
+/// [`Signal::new`]), so each ReLU step of the recursion
 /// (`kappa::relu_self`) gives `G = N²` and adds `N²` to the tangent map,
 /// which starts at `Σ_1 = ⟨x, x⟩`; all zero where `N = 0`. The same
 /// operations in the same order as the recursion, without its per-pair set-up
 /// (it was 7% of a call on 64 vectors).
-pub fn self_pair<T: Real>(isa: Isa, x: &Parts<T>, depth: usize, ntk: bool) -> Values {
+pub fn self_pair<T: Real>(isa: Isa, x: &Signal<T>, depth: usize, ntk: bool) -> Values {
     let n = x.norms[0][0];
     let nn = n * n;
     let b0 = if nn == T::zero() { T::zero() } else { T::one() };
@@ -59,14 +58,14 @@ pub fn self_pair<T: Real>(isa: Isa, x: &Parts<T>, depth: usize, ntk: bool) -> Va
 }
 
 /// The tile's RF (and, with `ntk`, NTK) values, written by `out(r, c,
-/// values)` for the pair of `rows[r]` and `cols[c]` (as `pair::kernel`
-/// returns them: of the signals before scaling, see `Parts::exponent`). Row `r` is computed from
+/// values)` for the pair of `rows[r]` and `cols[c]` (as [`crate::pair::kernel`]
+/// returns them: of the signals before scaling, see [`Signal::exponent`]). Row `r` is computed from
 /// column `from[r]` on, so a tile on the diagonal of a symmetric Gram
 /// matrix does not run the steps of the entries it mirrors.
 pub fn tile<T: Real>(
     isa: Isa,
     depth: usize,
-    (rows, cols): (&[&Parts<T>], &[&Parts<T>]),
+    (rows, cols): (&[&Signal<T>], &[&Signal<T>]),
     from: &[usize],
     ntk: bool,
     buffers: &mut Buffers<T>,
@@ -92,27 +91,31 @@ pub fn tile<T: Real>(
 }
 
 fn run<T: Real>(isa: Isa, norms: &Norms<'_, T>, sigma: &mut [T], gamma: Option<&mut [T]>) {
-    #[cfg(target_arch = "x86_64")]
-    if isa.avx2_fma() {
-        // SAFETY: `Isa` reports AVX2 and FMA only where the CPU has them.
-        return unsafe { steps_avx2_fma(norms, sigma, gamma) };
+    isa.dispatch(Steps { norms, sigma, gamma });
+}
+
+/// [`steps`] as a [`Kernel`].
+struct Steps<'a, T> {
+    norms: &'a Norms<'a, T>,
+    sigma: &'a mut [T],
+    gamma: Option<&'a mut [T]>,
+}
+
+impl<T: Real> Kernel for Steps<'_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<const FMA: bool>(self) {
+        steps::<T, FMA>(self.norms, self.sigma, self.gamma);
     }
-    let _ = isa;
-    steps::<T, false>(norms, sigma, gamma);
 }
 
 /// What the ReLU steps of a tile read besides its maps.
 struct Norms<'a, T> {
     depth: usize,
-    rows: &'a [&'a Parts<T>],
-    cols: &'a [&'a Parts<T>],
+    rows: &'a [&'a Signal<T>],
+    cols: &'a [&'a Signal<T>],
     from: &'a [usize],
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn steps_avx2_fma<T: Real>(norms: &Norms<'_, T>, sigma: &mut [T], gamma: Option<&mut [T]>) {
-    steps::<T, true>(norms, sigma, gamma);
 }
 
 /// The ReLU step of every layer over the tile (rows of `cols.len()`): Σ
@@ -150,17 +153,15 @@ fn steps<T: Real, const FMA: bool>(norms: &Norms<'_, T>, sigma: &mut [T], mut ga
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::Net;
-    use crate::pair::{self, Workspace};
-    use crate::plan::{Plan, Target};
-    use crate::real::Precision;
+    use crate::network::Net;
+    use crate::network::plan::{Plan, Target};
+    use crate::pair::{Workspace, kernel};
     use crate::signal;
     use ndarray::Array;
 
     /// Values of a tile against the pair-by-pair recursion, on vectors with
     /// opposite, parallel and zero ones among them, from each `from`.
-    #[test]
-    fn tiles_are_the_pairs_of_the_recursion() {
+    fn tiles_are_the_pairs_of_the_recursion<T: Real>() {
         let net = Net::fully_connected(3);
         let x = Array::from_shape_fn((6, 11), |(i, c)| match i {
             4 => 0.0,
@@ -170,24 +171,15 @@ mod tests {
         .into_dyn();
         let readout = Plan::new(&net, &[], Target::Readout).unwrap();
         let norms = Plan::new(&net, &[], Target::Norms).unwrap();
-        for (precision, isa, rtol, s) in signal::test_cases(&x, &norms) {
-            let mut ws = Workspace::new(&readout, precision);
+        for (isa, rtol, s) in signal::test_cases::<T>(&x, &norms) {
+            let mut ws = Workspace::new(&readout);
             let from = [0, 2, 5, 1, 3];
             let (rows, cols) = ([0, 1, 2, 4, 5], [0, 5, 3, 4, 2, 1]);
             let mut got = vec![vec![None; cols.len()]; rows.len()];
-            let mut write = |r: usize, c: usize, v: pair::Values| got[r][c] = Some((v.rf, v.ntk.unwrap()));
-            match precision {
-                Precision::F64 => {
-                    let side = |ids: &[usize]| ids.iter().map(|&i| s[i].f64()).collect::<Vec<_>>();
-                    let mut buffers = Buffers::default();
-                    tile(isa, 3, (&side(&rows), &side(&cols)), &from, true, &mut buffers, &mut write);
-                }
-                Precision::F32 => {
-                    let side = |ids: &[usize]| ids.iter().map(|&i| s[i].f32()).collect::<Vec<_>>();
-                    let mut buffers = Buffers::default();
-                    tile(isa, 3, (&side(&rows), &side(&cols)), &from, true, &mut buffers, &mut write);
-                }
-            }
+            let side = |ids: &[usize]| ids.iter().map(|&i| &s[i]).collect::<Vec<_>>();
+            let mut buffers = Buffers::default();
+            let write = |r: usize, c: usize, v: Values| got[r][c] = Some((v.rf, v.ntk.unwrap()));
+            tile(isa, 3, (&side(&rows), &side(&cols)), &from, true, &mut buffers, write);
             for (r, &i) in rows.iter().enumerate() {
                 for (c, &j) in cols.iter().enumerate() {
                     if c < from[r] {
@@ -195,19 +187,21 @@ mod tests {
                         continue;
                     }
                     let (rf, ntk) = got[r][c].expect("written");
-                    let want = pair::kernel(&readout, &s[i], &s[j], false, true, &mut ws);
+                    let want = kernel(&readout, &s[i], &s[j], false, true, &mut ws);
                     let scale = want.ntk.unwrap().abs().max(1e-300);
-                    assert!(
-                        (rf - want.rf).abs() <= rtol * scale,
-                        "{precision:?} ({i}, {j}): {rf} {}",
-                        want.rf
-                    );
-                    assert!((ntk - want.ntk.unwrap()).abs() <= rtol * scale, "{precision:?} ({i}, {j})");
+                    assert!((rf - want.rf).abs() <= rtol * scale, "{isa:?} ({i}, {j}): {rf} {}", want.rf);
+                    assert!((ntk - want.ntk.unwrap()).abs() <= rtol * scale, "{isa:?} ({i}, {j})");
                     if i == 4 || j == 4 {
                         assert_eq!((rf, ntk), (0.0, 0.0));
                     }
                 }
             }
         }
+    }
+
+    #[test]
+    fn tiles_are_the_pairs_of_the_recursion_in_both_precisions() {
+        tiles_are_the_pairs_of_the_recursion::<f64>();
+        tiles_are_the_pairs_of_the_recursion::<f32>();
     }
 }

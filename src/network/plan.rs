@@ -18,11 +18,12 @@
 
 use std::ops::Range;
 
-use crate::axis::{AxisOp, AxisPairs, ColOp, RowShift, Terms};
-use crate::diagonal::Diagonal;
+use super::axis::AxisPairs;
+use super::positionwise::PositionPlan;
+use super::steps::{AxisOp, ColOp, RowShift, Terms};
+use super::{Net, Padding, Pool};
 use crate::error::{Result, invalid};
-use crate::isa::Isa;
-use crate::net::{Net, Padding, Pool};
+use crate::simd::Isa;
 
 /// The stored pairs of a map: rows (first axis) × columns (second axis).
 #[derive(Clone, Debug, PartialEq)]
@@ -125,12 +126,25 @@ pub struct Plan {
     pub scratch_size: usize,
     /// The instructions the recursion is compiled for.
     pub isa: Isa,
-    /// Signals are vectors: every axis is trivial, so every map is one
-    /// value and every step the identity (see `vectors`).
-    pub vectors: bool,
-    /// For the readout, where every map is its diagonal: the steps on it
-    /// (see `diagonal`).
-    pub diagonal: Option<Diagonal>,
+    /// How pairs of signals go through this plan.
+    pub path: Path,
+}
+
+/// How the pairs of a plan are computed: the one place where the path is
+/// chosen ([`Plan::new`]); [`crate::pair`] follows it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Path {
+    /// Signals are vectors: every axis is trivial, every map one value and
+    /// every step the identity, so pairs go a tile at a time and a signal
+    /// with itself has a closed form ([`crate::pair::vectors`]).
+    Vectors,
+    /// The readout needs only the diagonal `u = u'` of every map: pairs of
+    /// distinct signals go as images over positions
+    /// ([`crate::pair::positionwise`]), a signal with itself through the
+    /// rows.
+    Positionwise(PositionPlan),
+    /// Row by row through the recursion ([`crate::recursion`]).
+    Rows,
 }
 
 /// Per-layer facts of one axis: grid lengths and the step parameters.
@@ -176,14 +190,16 @@ impl Plan {
                 AxisPlan::new(net, &facts, target, halo)
             }
         });
-        let mut plan = Plan::assemble(net, rows, cols, grid.is_empty());
-        if target == Target::Readout {
-            plan.diagonal = Diagonal::new(net, grid);
-        }
-        Ok(plan)
+        let positionwise = if target == Target::Readout { PositionPlan::new(net, grid) } else { None };
+        let path = match positionwise {
+            _ if grid.is_empty() => Path::Vectors,
+            Some(steps) => Path::Positionwise(steps),
+            None => Path::Rows,
+        };
+        Ok(Plan::assemble(net, rows, cols, path))
     }
 
-    fn assemble(net: &Net, rows: AxisPlan, cols: AxisPlan, vectors: bool) -> Plan {
+    fn assemble(net: &Net, rows: AxisPlan, cols: AxisPlan, path: Path) -> Plan {
         let input = Space { rows: rows.input, cols: cols.input };
         let mut layers = Vec::with_capacity(rows.pools.len());
         let mut previous = input.clone();
@@ -242,8 +258,7 @@ impl Plan {
             map_size,
             scratch_size,
             isa: Isa::best(),
-            vectors,
-            diagonal: None,
+            path,
         }
     }
 }
@@ -383,7 +398,7 @@ fn tiles(layers: &[LayerPlan], seg: Range<usize>) -> Vec<Tile> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::Layer;
+    use crate::network::Layer;
 
     fn net(layers: Vec<(usize, Padding, Pool)>) -> Net {
         Net::new(
@@ -457,6 +472,6 @@ mod tests {
         assert_eq!(plan.input.size(), 1);
         assert_eq!(plan.layers[0].patch.rows.row(0), &[(0, 1.0)]);
         assert_eq!(plan.layers[0].patch.cols, ColOp::Identity);
-        assert!(plan.vectors);
+        assert_eq!(plan.path, Path::Vectors);
     }
 }

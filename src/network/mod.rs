@@ -1,5 +1,13 @@
-//! The network as plain data (SPEC §1, §3), its validation, and the grid
-//! each layer works on.
+//! What is computed: the network as plain data (SPEC §1, §3), its
+//! validation and the grid each layer works on; and, for a network on a
+//! given input grid, the plan of the computation ([`plan::Plan`]): which
+//! pairs of positions each map stores ([`axis`]), the linear steps between
+//! maps ([`steps`]), and which of the pair paths computes it.
+
+pub mod axis;
+pub mod plan;
+pub mod positionwise;
+pub mod steps;
 
 use crate::error::{Result, invalid};
 

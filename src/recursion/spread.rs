@@ -7,8 +7,8 @@
 //! products (channels) into loops over whole rows instead of one per offset
 //! group.
 
-use crate::axis::AxisPairs;
-use crate::real::Real;
+use crate::network::axis::AxisPairs;
+use crate::simd::Real;
 
 #[derive(Debug)]
 pub struct Spread<T> {

@@ -7,20 +7,21 @@
 
 use std::ops::Range;
 
-use crate::axis::{AxisPairs, ColOp, ROW_ALIGN};
-use crate::diagonal;
-use crate::gram::TILE_SIDE;
-use crate::kappa::{RowNorms, Tangent, relu_row, relu_self};
+mod spread;
+
+use spread::Spread;
+
+use crate::kappa::relu::{RowNorms, Tangent, relu_row, relu_self};
 use crate::maps;
-use crate::plan::{Plan, PoolStep, Space};
-use crate::real::Real;
-use crate::spread::Spread;
-use crate::vectors;
+use crate::network::axis::{AxisPairs, ROW_ALIGN};
+use crate::network::plan::{Plan, PoolStep, Space};
+use crate::network::steps::ColOp;
+use crate::simd::{Kernel, Real};
 
 /// One thread's buffers, sized once for a plan and reused for every pair:
 /// a few tiles, maps and rows, whatever the number of pairs.
 #[derive(Debug)]
-pub struct Workspace<T> {
+pub struct Buffers<T> {
     /// Tiles of G and H: the one a layer reads and the one it writes, each
     /// with `plan.tile_halo` rows before and after its rows (zero when a
     /// row shift reads them); and a tile of the rows shift's sums.
@@ -43,10 +44,6 @@ pub struct Workspace<T> {
     /// `inner_products` goes run by run).
     norms: Spread<T>,
     values: Option<Spread<T>>,
-    /// Tiles of pairs of vectors (see `vectors`), which skip the recursion.
-    pub tiles: vectors::Buffers<T>,
-    /// Maps of pairs on the diagonal path (see `diagonal`), if the plan has one.
-    pub diagonal: Option<diagonal::Buffers<T>>,
 }
 
 /// Largest tile patched by whole-tile shifts (slots): larger ones go row by
@@ -64,10 +61,10 @@ fn spreads_values(plan: &Plan, channels: usize) -> bool {
     channels * width * rows <= SPREAD_VALUES && plan.input.cols.position_runs().len() > 1
 }
 
-impl<T: Real> Workspace<T> {
-    pub fn new(plan: &Plan) -> Workspace<T> {
+impl<T: Real> Buffers<T> {
+    pub fn new(plan: &Plan) -> Buffers<T> {
         let two = |n: usize| [vec![T::zero(); n], vec![T::zero(); n]];
-        Workspace {
+        Buffers {
             tile_in: two(tile_slots(plan)),
             tile_out: two(tile_slots(plan)),
             rows_shifted: vec![T::zero(); plan.tile_size],
@@ -83,8 +80,6 @@ impl<T: Real> Workspace<T> {
                 [shape, shape]
             })),
             values: None,
-            tiles: vectors::Buffers::default(),
-            diagonal: plan.diagonal.as_ref().map(diagonal::Buffers::new),
         }
     }
 
@@ -100,11 +95,7 @@ impl<T: Real> Workspace<T> {
         let row = plan.input.rows.len() * plan.input.cols.size();
         let values = if spreads_values(plan, channels) { 2 * channels * row } else { 0 };
         let rows = (2 + 4 * T::POOL_ROWS) * plan.row_size;
-        let tiles = if plan.vectors { vectors::Buffers::<T>::slots_for(TILE_SIDE) } else { 0 };
-        let diagonal = plan.diagonal.as_ref().map_or(0, diagonal::Buffers::<T>::slots_for);
-        tiles
-            + diagonal
-            + 4 * tile_slots(plan)
+        4 * tile_slots(plan)
             + plan.tile_size
             + 4 * plan.map_size
             + rows
@@ -122,8 +113,6 @@ impl<T: Real> Workspace<T> {
             + self.scratch.len()
             + self.norms.slots()
             + self.values.as_ref().map_or(0, Spread::slots)
-            + self.tiles.slots()
-            + self.diagonal.as_ref().map_or(0, diagonal::Buffers::slots)
     }
 
     /// Spreads the `channels` of the input along rows too, if they fit.
@@ -167,25 +156,26 @@ pub trait Sides<T> {
 
 /// Runs the recursion of `plan` (the NTK map too with `ntk`); `same` marks
 /// a signal paired with itself, whose diagonal has `c = 1` exactly.
-pub fn run<T: Real, S: Sides<T>>(plan: &Plan, sides: &mut S, same: bool, ntk: bool, ws: &mut Workspace<T>) {
-    #[cfg(target_arch = "x86_64")]
-    if plan.isa.avx2_fma() {
-        // SAFETY: `Isa` reports AVX2 and FMA only where the CPU has them.
-        return unsafe { run_avx2_fma(plan, sides, same, ntk, ws) };
-    }
-    recursion::<T, S, false>(plan, sides, same, ntk, ws);
+pub fn run<T: Real, S: Sides<T>>(plan: &Plan, sides: &mut S, same: bool, ntk: bool, ws: &mut Buffers<T>) {
+    plan.isa.dispatch(Recursion { plan, sides, same, ntk, ws });
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn run_avx2_fma<T: Real, S: Sides<T>>(
-    plan: &Plan,
-    sides: &mut S,
+/// [`recursion`] as a [`Kernel`].
+struct Recursion<'a, T, S> {
+    plan: &'a Plan,
+    sides: &'a mut S,
     same: bool,
     ntk: bool,
-    ws: &mut Workspace<T>,
-) {
-    recursion::<T, S, true>(plan, sides, same, ntk, ws);
+    ws: &'a mut Buffers<T>,
+}
+
+impl<T: Real, S: Sides<T>> Kernel for Recursion<'_, T, S> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<const FMA: bool>(self) {
+        recursion::<T, S, FMA>(self.plan, self.sides, self.same, self.ntk, self.ws);
+    }
 }
 
 #[inline(always)]
@@ -194,11 +184,11 @@ fn recursion<T: Real, S: Sides<T>, const FMA: bool>(
     sides: &mut S,
     same: bool,
     ntk: bool,
-    ws: &mut Workspace<T>,
+    ws: &mut Buffers<T>,
 ) {
     let channels = sides.values().0.len() / plan.input.positions();
     ws.spread_values(plan, channels);
-    let Workspace {
+    let Buffers {
         tile_in,
         tile_out,
         rows_shifted,

@@ -14,25 +14,38 @@
 //! float32 call on 64 vectors 2.5× slower in the Python extension than in
 //! the benches).
 
-use crate::isa::Isa;
-use crate::real::Real;
-use crate::simd;
+use crate::simd::{self, Isa, Kernel, Real};
 
 /// `out[i · c + j] = ⟨rows[i], cols[j]⟩` (`c = cols.len()`) for `j ≥
 /// from[i]` (entries before `from[i]` may be written too), in the
 /// instructions of `isa`. All vectors have the length of `rows[0]`.
 pub fn gram_block_for<T: Real>(isa: Isa, sides: (&[&[T]], &[&[T]]), from: &[usize], out: &mut [T]) {
-    #[cfg(target_arch = "x86_64")]
-    if isa.avx2_fma() {
-        // SAFETY: `Isa` reports AVX2 and FMA only where the CPU has them.
-        return unsafe { avx2::gram_block(sides, from, out) };
+    isa.dispatch(GramBlock { sides, from, out });
+}
+
+/// [`gram_block_for`] as a [`Kernel`]: the AVX2 blocks in code compiled for
+/// them, the portable ones elsewhere.
+struct GramBlock<'a, T> {
+    sides: (&'a [&'a [T]], &'a [&'a [T]]),
+    from: &'a [usize],
+    out: &'a mut [T],
+}
+
+impl<T: Real> Kernel for GramBlock<'_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<const FMA: bool>(self) {
+        #[cfg(target_arch = "x86_64")]
+        if FMA {
+            return blocks::<T, avx2::Avx2>(self.sides, self.from, self.out);
+        }
+        blocks::<T, Portable>(self.sides, self.from, self.out);
     }
-    let _ = isa;
-    blocks::<T, Portable>(sides, from, out);
 }
 
 /// Inner products of `R × C` vectors at once (`R ≤ ROWS`, `C ≤ 2`).
-trait Kernel<T> {
+trait BlockKernel<T> {
     const ROWS: usize;
     fn dots<const R: usize, const C: usize>(rows: &[&[T]], cols: &[&[T]]) -> [[T; C]; R];
 }
@@ -40,7 +53,7 @@ trait Kernel<T> {
 /// `gram_block_for` with `K`: blocks of `K::ROWS` rows × 2 columns, then
 /// the partial blocks at the edges.
 #[inline(always)]
-fn blocks<T: Real, K: Kernel<T>>((rows, cols): (&[&[T]], &[&[T]]), from: &[usize], out: &mut [T]) {
+fn blocks<T: Real, K: BlockKernel<T>>((rows, cols): (&[&[T]], &[&[T]]), from: &[usize], out: &mut [T]) {
     let width = cols.len();
     for i in (0..rows.len()).step_by(K::ROWS) {
         let rs = &rows[i..(i + K::ROWS).min(rows.len())];
@@ -69,7 +82,7 @@ fn blocks<T: Real, K: Kernel<T>>((rows, cols): (&[&[T]], &[&[T]]), from: &[usize
 /// Plain loops, for CPUs without AVX2 and FMA.
 struct Portable;
 
-impl<T: Real> Kernel<T> for Portable {
+impl<T: Real> BlockKernel<T> for Portable {
     const ROWS: usize = 2;
 
     fn dots<const R: usize, const C: usize>(rows: &[&[T]], cols: &[&[T]]) -> [[T; C]; R] {
@@ -95,20 +108,14 @@ impl<T: Real> Kernel<T> for Portable {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{Kernel, blocks};
-    use crate::real::{Real, mul_add};
-    use crate::simd;
-
-    #[target_feature(enable = "avx2,fma")]
-    pub fn gram_block<T: Real>(sides: (&[&[T]], &[&[T]]), from: &[usize], out: &mut [T]) {
-        blocks::<T, Avx2>(sides, from, out);
-    }
+    use super::BlockKernel;
+    use crate::simd::{self, Real, mul_add};
 
     /// Blocks of 4 × 2: eight accumulators, six loads per eight
     /// multiply-adds.
-    struct Avx2;
+    pub struct Avx2;
 
-    impl<T: Real> Kernel<T> for Avx2 {
+    impl<T: Real> BlockKernel<T> for Avx2 {
         const ROWS: usize = 4;
 
         #[inline(always)]
@@ -123,8 +130,9 @@ mod avx2 {
             for c in 0..C {
                 b[c] = &cols[c][..n];
             }
-            // SAFETY: inlined into `gram_block`, compiled for AVX2 and FMA
-            // (plain loops, no closures, which would be compiled without);
+            // SAFETY: only called with `FMA = true` (see `GramBlock`), inlined
+            // into code compiled for AVX2 and FMA (plain loops, no closures,
+            // which would be compiled without);
             // every load reads `p` values from `k + p ≤ whole ≤ n`.
             unsafe {
                 let mut acc = [[T::vzero(); C]; R];

@@ -1,7 +1,7 @@
 //! A precision's 256-bit AVX2 vector and the few intrinsics the hot loops
 //! write by hand where the compiler's own vectorisation depended on the
-//! crate being built (`dots`) or never came (the transposes of
-//! `maps::dense_pool`). Every method is for code compiled for AVX2 and FMA.
+//! crate being built (the register blocks of [`crate::maps::dots`]) or never
+//! came (the transposes of dense pooling, [`crate::maps::pool`]). Every method is for code compiled for AVX2 and FMA.
 
 #[cfg(target_arch = "x86_64")]
 pub use avx2::Lanes;

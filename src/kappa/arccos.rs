@@ -9,8 +9,9 @@
 //! with `x = sqrt((1 − a)/2)` (half-angle formula; `(1 − a)/2` is exact
 //! there). Either way `x ∈ [0, 1/2]` and `asin(x)/π = x/π + x z F(z)/π`,
 //! `z = x² ∈ [0, 1/4]`, where `F` is a minimax polynomial (fitted by
-//! `tools/kappa_fit.py`; `1/π` is folded into its coefficients), evaluated by
-//! Estrin's scheme (`real::polynomial`). Then `κ1 = c κ0 + sqrt(1 − c²)/π` with
+//! `tools/kappa_fit.py`; `1/π` is folded into its coefficients, which are
+//! [`Real::ASIN`], one table per precision), evaluated by
+//! Estrin's scheme ([`polynomial`]). Then `κ1 = c κ0 + sqrt(1 − c²)/π` with
 //! `1 − c² = 2 · (1 − a)/2 · (1 + a)`, without cancellation near `c = ±1`
 //! where `sqrt(1 − c²)` is most sensitive (SPEC §4). `c = ±1` and `c = 0`
 //! give `κ0 ∈ {0, 1/2, 1}` and `κ1(±1) ∈ {0, 1}` exactly.
@@ -33,48 +34,7 @@
 
 use std::f64::consts::PI;
 
-use crate::real::{Real, mul_add, polynomial};
-
-/// `F(z)/π` with `F(z) = (asin √z − √z)/(z √z)` on `[0, 1/4]`, degree 11,
-/// for `f64`.
-pub const ASIN_F64: [f64; 12] = over_pi([
-    0.16666666666666646,
-    0.07500000000022013,
-    0.04464285710140686,
-    0.030381947493985678,
-    0.02237204354240184,
-    0.017355336764661045,
-    0.01392875424071592,
-    0.01188224218663178,
-    0.007770420018850567,
-    0.016132841087646524,
-    -0.010913543187827727,
-    0.028289229320416054,
-]);
-
-/// `F/π` of degree 4 for `f32`.
-pub const ASIN_F32: [f32; 5] =
-    narrow(over_pi([0.16666673, 0.074988134, 0.045009907, 0.026499338, 0.038196355]));
-
-const fn over_pi<const N: usize>(coef: [f64; N]) -> [f64; N] {
-    let mut out = coef;
-    let mut i = 0;
-    while i < N {
-        out[i] = coef[i] / PI;
-        i += 1;
-    }
-    out
-}
-
-const fn narrow<const N: usize>(coef: [f64; N]) -> [f32; N] {
-    let mut out = [0.0; N];
-    let mut i = 0;
-    while i < N {
-        out[i] = coef[i] as f32;
-        i += 1;
-    }
-    out
-}
+use crate::simd::{Real, mul_add, polynomial};
 
 /// `(κ0(c), κ1(c))` for `c ∈ [−1, 1]` (a NaN gives NaNs).
 #[inline(always)]

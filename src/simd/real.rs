@@ -1,13 +1,13 @@
 //! The floating-point types maps are computed in: `f64` (the default) or
 //! `f32` (`dtype="float32"`: twice the SIMD lanes, half the memory traffic).
 
+use std::f64::consts::PI;
 use std::fmt::Debug;
 use std::ops::{AddAssign, MulAssign};
 
 use num_traits::{Float, FloatConst};
 
-use crate::arccos;
-use crate::simd::Lanes;
+use super::lanes::Lanes;
 
 /// The precision a computation runs in.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -28,11 +28,15 @@ impl Precision {
 }
 
 /// A type maps are computed in (`f64` or `f32`), with what the hot loops
-/// need of it (`Lanes`: its AVX2 vector).
+/// need of it ([`Lanes`]: its AVX2 vector). Everything that differs between
+/// the two precisions is here; a call matches its [`Precision`] once and the
+/// engine below is generic over `T: Real`.
 pub trait Real:
     Float + FloatConst + AddAssign + MulAssign + Default + Debug + Send + Sync + Lanes + 'static
 {
-    /// Coefficients of the arc-sine polynomial of `arccos` (lowest first).
+    const PRECISION: Precision;
+    /// Coefficients of the arc-sine polynomial of [`crate::kappa::arccos`]
+    /// (lowest first).
     const ASIN: &'static [Self];
     /// Rows `DensePool` pools at once (`maps::pool_cols`), one 32-byte SIMD
     /// vector: each cell of its matrices holds one value of each row, so the
@@ -47,7 +51,8 @@ pub trait Real:
 }
 
 impl Real for f64 {
-    const ASIN: &'static [f64] = &arccos::ASIN_F64;
+    const PRECISION: Precision = Precision::F64;
+    const ASIN: &'static [f64] = &ASIN_F64;
     const POOL_ROWS: usize = 4;
 
     #[inline(always)]
@@ -62,7 +67,8 @@ impl Real for f64 {
 }
 
 impl Real for f32 {
-    const ASIN: &'static [f32] = &arccos::ASIN_F32;
+    const PRECISION: Precision = Precision::F32;
+    const ASIN: &'static [f32] = &ASIN_F32;
     const POOL_ROWS: usize = 8;
 
     #[inline(always)]
@@ -74,6 +80,46 @@ impl Real for f32 {
     fn widen(self) -> f64 {
         self as f64
     }
+}
+
+/// `F(z)/π` with `F(z) = (asin √z − √z)/(z √z)` on `[0, 1/4]`, degree 11,
+/// for `f64`.
+const ASIN_F64: [f64; 12] = over_pi([
+    0.16666666666666646,
+    0.07500000000022013,
+    0.04464285710140686,
+    0.030381947493985678,
+    0.02237204354240184,
+    0.017355336764661045,
+    0.01392875424071592,
+    0.01188224218663178,
+    0.007770420018850567,
+    0.016132841087646524,
+    -0.010913543187827727,
+    0.028289229320416054,
+]);
+
+/// `F/π` of degree 4 for `f32`.
+const ASIN_F32: [f32; 5] = narrow(over_pi([0.16666673, 0.074988134, 0.045009907, 0.026499338, 0.038196355]));
+
+const fn over_pi<const N: usize>(coef: [f64; N]) -> [f64; N] {
+    let mut out = coef;
+    let mut i = 0;
+    while i < N {
+        out[i] = coef[i] / PI;
+        i += 1;
+    }
+    out
+}
+
+const fn narrow<const N: usize>(coef: [f64; N]) -> [f32; N] {
+    let mut out = [0.0; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = coef[i] as f32;
+        i += 1;
+    }
+    out
 }
 
 /// `a · b + c`: one fused rounding where the CPU has FMA (`FMA = true`, only

@@ -1,51 +1,32 @@
-//! Gram matrices: per-signal work once per signal, then every needed pair,
-//! in tiles scheduled over the thread pool. Each entry is computed by the
-//! same code whatever the thread count, so results are bitwise identical.
+//! Gram matrices and self-kernels: per-signal work once per signal, then
+//! every needed pair, in tiles scheduled over the thread pool
+//! ([`tiles`]). Each entry is computed by the same code whatever the thread
+//! count and the block size, so results are bitwise identical.
+//!
+//! The precision is matched here, once per call; everything below is
+//! generic over [`Real`].
 
-use std::ops::{Index, Range};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+mod reuse;
+mod tiles;
 
 use ndarray::{Array1, Array2, ArrayView, ArrayViewMut2, Axis, IxDyn};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result, invalid};
-use crate::net::Net;
-use crate::pair::{self, Workspace};
-use crate::plan::{Plan, Target};
-use crate::real::Precision;
-use crate::reuse;
-use crate::signal::{Parts, Signal};
-use crate::threads;
-use crate::vectors;
+use crate::network::Net;
+use crate::network::plan::{Path, Target};
+use crate::pair::{self, Values, Workspace};
+use crate::recursion;
+use crate::signal::Signal;
+use crate::simd::{Precision, Real};
+use crate::threads::{self, Control};
+use tiles::{Signals, Writers};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Ntk,
     Rf,
     Both,
-}
-
-/// Lets another thread stop a computation and watch its progress.
-#[derive(Debug, Default)]
-pub struct Control {
-    cancelled: AtomicBool,
-    pairs_done: AtomicU64,
-}
-
-impl Control {
-    pub fn cancel(&self) {
-        self.cancelled.store(true, Ordering::Relaxed);
-    }
-
-    pub fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::Relaxed)
-    }
-
-    /// Pairs finished so far.
-    pub fn pairs_done(&self) -> u64 {
-        self.pairs_done.load(Ordering::Relaxed)
-    }
 }
 
 /// Kernel matrices of one call: `ntk` unless `Kind::Rf`, `rf` unless `Kind::Ntk`.
@@ -93,13 +74,18 @@ impl<'a> Inputs<'a> {
         &self.x.shape()[1..self.x.ndim() - 1]
     }
 
+    /// Channels of every signal.
+    pub fn channels(&self) -> usize {
+        self.x.shape()[self.x.ndim() - 1]
+    }
+
     pub fn shape(&self) -> (usize, usize) {
         let n = self.x.shape()[0];
         (n, self.z.as_ref().map_or(n, |z| z.shape()[0]))
     }
 }
 
-/// Allocates the outputs and fills them (see `gram_into`), in one block.
+/// Allocates the outputs and fills them (see [`gram_into`]), in one block.
 pub fn gram(net: &Net, inputs: &Inputs<'_>, kind: Kind, control: &Control) -> Result<Gram> {
     let (n, m) = inputs.shape();
     let mut out = Gram {
@@ -123,9 +109,10 @@ pub fn gram(net: &Net, inputs: &Inputs<'_>, kind: Kind, control: &Control) -> Re
 ///
 /// The work proceeds in blocks of at most `block` rows × `block` columns,
 /// and per-signal data is kept for one block's rows and columns only: that
-/// bounds the working memory (see `footprint`) whatever `n` and `m`. Every
+/// bounds the working memory (see [`footprint`]) whatever `n` and `m`. Every
 /// entry is computed by the same code, so the block size does not change
-/// the results.
+/// the results. Runs on the current rayon pool when called from one, else
+/// on the crate's ([`threads::install`]).
 pub fn gram_into(
     net: &Net,
     inputs: &Inputs<'_>,
@@ -146,43 +133,52 @@ pub fn gram_into(
     if block == 0 {
         return Err(invalid!("block_size must be >= 1"));
     }
+    let writers = Writers::new(ntk, rf);
+    match inputs.precision {
+        Precision::F64 => gram_in::<f64>(net, inputs, &writers, block, control),
+        Precision::F32 => gram_in::<f32>(net, inputs, &writers, block, control),
+    }
+}
+
+/// [`gram_into`] with maps in `T`.
+fn gram_in<T: Real>(
+    net: &Net,
+    inputs: &Inputs<'_>,
+    writers: &Writers<'_>,
+    block: usize,
+    control: &Control,
+) -> Result<()> {
     let readout = reuse::plan(net, inputs.grid(), Target::Readout)?;
     let norms = reuse::plan(net, inputs.grid(), Target::Norms)?;
+    let (n, m) = inputs.shape();
     if n == 0 || m == 0 {
         return Ok(());
     }
-    let pool = threads::pool()?;
-    let threads = pool.current_num_threads();
     let symmetric = inputs.z.is_none();
-    let writers =
-        Writers { ntk: ntk.map(Writer::new), rf: rf.map(Writer::new), overflow: AtomicBool::new(false) };
-    pool.install(|| {
+    threads::install(|| {
+        let threads = rayon::current_num_threads();
         for r0 in (0..n).step_by(block) {
             let rows = r0..r0.saturating_add(block).min(n);
-            let xs = Signals::new(&inputs.x, rows.clone(), &norms, inputs.precision, control)?;
+            let xs = Signals::<T>::new(&inputs.x, rows.clone(), &norms, control)?;
             for c0 in (if symmetric { r0 } else { 0 }..m).step_by(block) {
                 let cols = c0..c0.saturating_add(block).min(m);
                 let owned;
                 let zs = if symmetric && c0 == r0 {
                     &xs
                 } else {
-                    owned = Signals::new(
-                        inputs.z.as_ref().unwrap_or(&inputs.x),
-                        cols.clone(),
-                        &norms,
-                        inputs.precision,
-                        control,
-                    )?;
+                    owned =
+                        Signals::new(inputs.z.as_ref().unwrap_or(&inputs.x), cols.clone(), &norms, control)?;
                     &owned
                 };
-                tiles(rows.clone(), cols, symmetric, threads, readout.vectors).par_iter().try_for_each(
+                let vectors = readout.path == Path::Vectors;
+                tiles::tiles(rows.clone(), cols, symmetric, threads, vectors).par_iter().try_for_each(
                     |tile| {
                         if control.is_cancelled() {
                             return Err(Error::Cancelled);
                         }
-                        let mut ws = reuse::workspace(&readout, inputs.precision);
-                        let done = tile.compute(&readout, &xs, zs, &writers, &mut ws, control);
-                        control.pairs_done.fetch_add(done, Ordering::Relaxed);
+                        let mut ws = reuse::workspace::<Workspace<T>>(&readout);
+                        let done = tile.compute(&readout, (&xs, zs), writers, &mut ws, control);
+                        control.advance(done);
                         Ok(())
                     },
                 )?;
@@ -191,7 +187,7 @@ pub fn gram_into(
         // A tile stops early when cancelled: report it rather than success.
         if control.is_cancelled() {
             Err(Error::Cancelled)
-        } else if writers.overflow.load(Ordering::Relaxed) {
+        } else if writers.overflowed() {
             Err(overflow(if symmetric { "X" } else { "X, Z" }))
         } else {
             Ok(())
@@ -199,7 +195,7 @@ pub fn gram_into(
     })
 }
 
-/// Working memory of `gram_into` beyond its inputs and outputs, in bytes:
+/// Working memory of [`gram_into`] beyond its inputs and outputs, in bytes:
 /// `per_signal` for each signal of a block's rows and columns, and
 /// `per_thread` for each thread of the pool. For the memory guard and the
 /// default block size of the Python API.
@@ -212,257 +208,83 @@ pub struct Footprint {
 /// The footprint of signals of shape `grid × channels` through `net`, with
 /// maps computed in `precision`.
 pub fn footprint(net: &Net, grid: &[usize], channels: usize, precision: Precision) -> Result<Footprint> {
+    match precision {
+        Precision::F64 => footprint_in::<f64>(net, grid, channels),
+        Precision::F32 => footprint_in::<f32>(net, grid, channels),
+    }
+}
+
+fn footprint_in<T: Real>(net: &Net, grid: &[usize], channels: usize) -> Result<Footprint> {
     let readout = reuse::plan(net, grid, Target::Readout)?;
     let norms = reuse::plan(net, grid, Target::Norms)?;
-    // A thread keeps one workspace for pairs and one for signals.
+    // A thread keeps one workspace for pairs and buffers for signals.
     Ok(Footprint {
-        per_signal: Signal::bytes_for(&norms, precision, channels),
-        per_thread: Workspace::bytes_for(&readout, precision, channels)
-            + Workspace::bytes_for(&norms, precision, channels),
+        per_signal: Signal::<T>::bytes_for(&norms, channels),
+        per_thread: Workspace::<T>::bytes_for(&readout, channels)
+            + recursion::Buffers::<T>::slots_for(&norms, channels) * size_of::<T>(),
     })
 }
 
 /// `K(x_i, x_i)` of every signal of `inputs` (without `z`), without the
 /// Gram matrix: `ntk` unless `Kind::Rf`, `rf` unless `Kind::Ntk`. Equal, bit
-/// for bit, to the diagonal of `gram` of the same inputs.
-pub fn diagonal(net: &Net, inputs: &Inputs<'_>, kind: Kind, control: &Control) -> Result<Diagonal> {
+/// for bit, to the diagonal of [`gram`] of the same inputs.
+pub fn self_kernels(net: &Net, inputs: &Inputs<'_>, kind: Kind, control: &Control) -> Result<SelfKernels> {
     if inputs.z.is_some() {
-        return Err(invalid!("Z: the diagonal is of X with itself"));
+        return Err(invalid!("Z: self-kernels are of X with itself"));
     }
-    let readout = reuse::plan(net, inputs.grid(), Target::Readout)?;
-    let norms = reuse::plan(net, inputs.grid(), Target::Norms)?;
-    let ntk = kind != Kind::Rf;
-    let pool = threads::pool()?;
-    let values: Vec<pair::Values> = pool.install(|| {
-        (0..inputs.x.shape()[0])
-            .into_par_iter()
-            .map_init(
-                || (reuse::workspace(&norms, inputs.precision), reuse::workspace(&readout, inputs.precision)),
-                |(ws_norms, ws), i| {
-                    if control.is_cancelled() {
-                        return Err(Error::Cancelled);
-                    }
-                    let s = Signal::new(inputs.x.index_axis(Axis(0), i), &norms, ws_norms);
-                    control.pairs_done.fetch_add(1, Ordering::Relaxed);
-                    Ok(pair::kernel(&readout, &s, &s, true, ntk, ws))
-                },
-            )
-            .collect::<Result<_>>()
-    })?;
-    if !values.iter().all(pair::Values::finite) {
+    let values = match inputs.precision {
+        Precision::F64 => self_values::<f64>(net, inputs, kind, control)?,
+        Precision::F32 => self_values::<f32>(net, inputs, kind, control)?,
+    };
+    if !values.iter().all(Values::finite) {
         return Err(overflow("X"));
     }
-    Ok(Diagonal {
-        ntk: ntk.then(|| values.iter().map(|v| v.ntk.expect("computed")).collect()),
+    Ok(SelfKernels {
+        ntk: (kind != Kind::Rf).then(|| values.iter().map(|v| v.ntk.expect("computed")).collect()),
         rf: (kind != Kind::Ntk).then(|| values.iter().map(|v| v.rf).collect()),
     })
 }
 
-/// Self-kernels of one call (see `diagonal`).
+/// The values of [`self_kernels`] with maps in `T`.
+fn self_values<T: Real>(
+    net: &Net,
+    inputs: &Inputs<'_>,
+    kind: Kind,
+    control: &Control,
+) -> Result<Vec<Values>> {
+    let readout = reuse::plan(net, inputs.grid(), Target::Readout)?;
+    let norms = reuse::plan(net, inputs.grid(), Target::Norms)?;
+    let ntk = kind != Kind::Rf;
+    threads::install(|| {
+        (0..inputs.x.shape()[0])
+            .into_par_iter()
+            .map_init(
+                || {
+                    let buffers = reuse::workspace::<recursion::Buffers<T>>(&norms);
+                    (buffers, reuse::workspace::<Workspace<T>>(&readout))
+                },
+                |(buffers, ws), i| {
+                    if control.is_cancelled() {
+                        return Err(Error::Cancelled);
+                    }
+                    let s = Signal::new(inputs.x.index_axis(Axis(0), i), &norms, buffers);
+                    control.advance(1);
+                    Ok(pair::kernel(&readout, &s, &s, true, ntk, ws))
+                },
+            )
+            .collect::<Result<_>>()
+    })
+}
+
+/// Self-kernels of one call (see [`self_kernels`]).
 #[derive(Debug, Default)]
-pub struct Diagonal {
+pub struct SelfKernels {
     pub ntk: Option<Array1<f64>>,
     pub rf: Option<Array1<f64>>,
 }
 
-/// Per-signal data of the signals `first..` of a block, indexed by the
-/// signal's index in the whole input.
-struct Signals {
-    first: usize,
-    items: Vec<Signal>,
-}
-
-impl Signals {
-    fn new(
-        x: &ArrayView<'_, f64, IxDyn>,
-        range: Range<usize>,
-        plan: &Arc<Plan>,
-        precision: Precision,
-        control: &Control,
-    ) -> Result<Signals> {
-        let items = range
-            .clone()
-            .into_par_iter()
-            .map_init(
-                || reuse::workspace(plan, precision),
-                |ws, i| {
-                    if control.is_cancelled() {
-                        return Err(Error::Cancelled);
-                    }
-                    Ok(Signal::new(x.index_axis(Axis(0), i), plan, ws))
-                },
-            )
-            .collect::<Result<_>>()?;
-        Ok(Signals { first: range.start, items })
-    }
-}
-
-impl Index<usize> for Signals {
-    type Output = Signal;
-
-    fn index(&self, i: usize) -> &Signal {
-        &self.items[i - self.first]
-    }
-}
-
-/// A block of output entries: rows `i0..i1` × columns `j0..j1`.
-struct Tile {
-    rows: (usize, usize),
-    cols: (usize, usize),
-    /// Symmetric Gram matrix: compute `j ≥ i` only and mirror.
-    symmetric: bool,
-}
-
-/// Largest side of a tile of pairs.
-pub const TILE_SIDE: usize = 32;
-
-/// Smallest side of a tile of pairs of vectors: 256 pairs, about 30 µs of
-/// 784-dimensional fc pairs on one thread.
-const VECTOR_TILE_SIDE: usize = 16;
-
-/// Tiles covering the block `rows × cols` (its part on or above the
-/// diagonal when symmetric), small enough that every thread gets several.
-fn tiles(
-    rows: Range<usize>,
-    cols: Range<usize>,
-    symmetric: bool,
-    threads: usize,
-    vectors: bool,
-) -> Vec<Tile> {
-    let pairs =
-        if symmetric && rows == cols { rows.len() * (rows.len() + 1) / 2 } else { rows.len() * cols.len() };
-    // Pairs of vectors cost the same and little: fewer, larger tiles (4 a
-    // thread beat 2 by ~20% on 64 fc vectors, 2 threads, float32), and at
-    // least `VECTOR_TILE_SIDE` on a side, so that a small call does not
-    // wake more threads than it has work for.
-    let (per_thread, least) = if vectors { (4, VECTOR_TILE_SIDE) } else { (8, 1) };
-    let side = ((pairs / (per_thread * threads).max(1)) as f64).sqrt() as usize;
-    let side = side.clamp(least, TILE_SIDE);
-    let mut out = Vec::new();
-    for i0 in rows.clone().step_by(side) {
-        for j0 in cols.clone().step_by(side) {
-            let tile = Tile {
-                rows: (i0, (i0 + side).min(rows.end)),
-                cols: (j0, (j0 + side).min(cols.end)),
-                symmetric,
-            };
-            // Wholly below the diagonal: its entries are mirrored from above.
-            if !(symmetric && tile.cols.1 <= tile.rows.0) {
-                out.push(tile);
-            }
-        }
-    }
-    out
-}
-
-impl Tile {
-    /// Computes and writes the tile's entries (`xs` holds its rows' signals,
-    /// `zs` its columns'); returns how many pairs it computed. Stops early,
-    /// between pairs, when cancelled.
-    fn compute(
-        &self,
-        plan: &Plan,
-        xs: &Signals,
-        zs: &Signals,
-        out: &Writers<'_>,
-        ws: &mut Workspace,
-        control: &Control,
-    ) -> u64 {
-        if plan.vectors {
-            return if control.is_cancelled() { 0 } else { self.compute_vectors(plan, (xs, zs), out, ws) };
-        }
-        let mut done = 0;
-        for i in self.rows.0..self.rows.1 {
-            let first = if self.symmetric { self.cols.0.max(i) } else { self.cols.0 };
-            for j in first..self.cols.1 {
-                if control.is_cancelled() {
-                    return done;
-                }
-                let same = self.symmetric && i == j;
-                let v = pair::kernel(plan, &xs[i], &zs[j], same, out.ntk.is_some(), ws);
-                self.write(out, i, j, v);
-                done += 1;
-            }
-        }
-        done
-    }
-
-    /// `compute` on vectors: the tile at once (see `vectors`), but for a
-    /// signal paired with itself, computed as `diagonal` computes it.
-    fn compute_vectors(
-        &self,
-        plan: &Plan,
-        (xs, zs): (&Signals, &Signals),
-        out: &Writers<'_>,
-        ws: &mut Workspace,
-    ) -> u64 {
-        let (rows, cols) = (self.rows.0..self.rows.1, self.cols.0..self.cols.1);
-        // Row i from column max(j0, i + 1) on when symmetric: the diagonal
-        // entry apart, the entries below it are mirrored.
-        let from: Vec<usize> = rows
-            .clone()
-            .map(|i| if self.symmetric { (i + 1).clamp(cols.start, cols.end) - cols.start } else { 0 })
-            .collect();
-        let ntk = out.ntk.is_some();
-        fn parts<'s, T>(
-            s: &'s Signals,
-            r: &Range<usize>,
-            get: fn(&Signal) -> &Parts<T>,
-        ) -> Vec<&'s Parts<T>> {
-            r.clone().map(|i| get(&s[i])).collect()
-        }
-        let depth = plan.layers.len();
-        let mut done = 0;
-        let mut write = |r: usize, c: usize, v: pair::Values| {
-            self.write(out, rows.start + r, cols.start + c, v);
-            done += 1;
-        };
-        match ws {
-            Workspace::F64(w) => {
-                let sides = (&parts(xs, &rows, Signal::f64)[..], &parts(zs, &cols, Signal::f64)[..]);
-                vectors::tile(plan.isa, depth, sides, &from, ntk, &mut w.tiles, &mut write);
-            }
-            Workspace::F32(w) => {
-                let sides = (&parts(xs, &rows, Signal::f32)[..], &parts(zs, &cols, Signal::f32)[..]);
-                vectors::tile(plan.isa, depth, sides, &from, ntk, &mut w.tiles, &mut write);
-            }
-        }
-        if self.symmetric {
-            for i in rows.filter(|i| cols.contains(i)) {
-                let v = pair::kernel(plan, &xs[i], &zs[i], true, ntk, ws);
-                self.write(out, i, i, v);
-                done += 1;
-            }
-        }
-        done
-    }
-
-    fn write(&self, out: &Writers<'_>, i: usize, j: usize, v: pair::Values) {
-        if !v.finite() {
-            out.overflow.store(true, Ordering::Relaxed);
-        }
-        // SAFETY: tiles partition the output (its upper triangle when
-        // symmetric), so no other thread writes (i, j) or its mirror.
-        unsafe {
-            if let (Some(w), Some(k)) = (&out.ntk, v.ntk) {
-                w.write(i, j, k, self.symmetric);
-            }
-            if let Some(w) = &out.rf {
-                w.write(i, j, v.rf, self.symmetric);
-            }
-        }
-    }
-}
-
-struct Writers<'a> {
-    ntk: Option<Writer<'a>>,
-    rf: Option<Writer<'a>>,
-    /// Set when a value exceeded `f64` (see `overflow`).
-    overflow: AtomicBool,
-}
-
 /// The error for kernel values beyond `f64` (written as infinities). Maps
-/// never overflow (see `Parts::exponent`): only signals whose kernels
+/// never overflow (see [`Signal::exponent`]): only signals whose kernels
 /// themselves exceed about 1.8e308 do.
 fn overflow(names: &str) -> Error {
     invalid!(
@@ -471,43 +293,12 @@ fn overflow(names: &str) -> Error {
     )
 }
 
-/// Shared write access to an output matrix for tiles on different threads.
-struct Writer<'a> {
-    ptr: *mut f64,
-    strides: (isize, isize),
-    _view: std::marker::PhantomData<ArrayViewMut2<'a, f64>>,
-}
-
-// SAFETY: the pointer comes from a mutable view that outlives the writer;
-// callers of `write` guarantee that distinct threads write distinct entries.
-unsafe impl Send for Writer<'_> {}
-unsafe impl Sync for Writer<'_> {}
-
-impl<'a> Writer<'a> {
-    fn new(mut view: ArrayViewMut2<'a, f64>) -> Writer<'a> {
-        let strides = (view.strides()[0], view.strides()[1]);
-        Writer { ptr: view.as_mut_ptr(), strides, _view: std::marker::PhantomData }
-    }
-
-    /// Writes `(i, j)` and, with `mirror`, `(j, i)`.
-    ///
-    /// # Safety
-    /// The indices are in bounds and no other thread writes the same entries.
-    unsafe fn write(&self, i: usize, j: usize, value: f64, mirror: bool) {
-        unsafe {
-            *self.ptr.offset(i as isize * self.strides.0 + j as isize * self.strides.1) = value;
-            if mirror {
-                *self.ptr.offset(j as isize * self.strides.0 + i as isize * self.strides.1) = value;
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::kappa::{kappa0, kappa1};
-    use crate::net::{Layer, Padding, Pool};
+    use crate::network::plan::Plan;
+    use crate::network::{Layer, Padding, Pool};
     use ndarray::Array;
 
     fn images(n: usize, seed: usize) -> ndarray::ArrayD<f64> {
@@ -603,7 +394,8 @@ mod tests {
                 let Err(Error::Invalid(msg)) = both(&huge, &huge, precision) else { panic!("no error") };
                 assert!(msg.starts_with("X, Z: kernel values exceed float64"), "{msg}");
                 let inputs = Inputs::new(huge.view(), None).unwrap().with_precision(precision);
-                let Err(Error::Invalid(msg)) = diagonal(&net, &inputs, Kind::Rf, &Control::default()) else {
+                let Err(Error::Invalid(msg)) = self_kernels(&net, &inputs, Kind::Rf, &Control::default())
+                else {
                     panic!("no error")
                 };
                 assert!(msg.starts_with("X: kernel values exceed float64"), "{msg}");
@@ -613,10 +405,22 @@ mod tests {
 
     #[test]
     fn results_do_not_depend_on_the_thread_count() {
-        for ((net, x), (_, z)) in cases(6, 0).into_iter().zip(cases(4, 9)) {
+        // Sizes whose tiles differ between 1 and 3 threads.
+        let cases = [(net(), images(24, 0), images(16, 9)), (fc(), vectors(72, 0), vectors(48, 9))];
+        for (net, x, z) in cases {
             let inputs = Inputs::new(x.view(), Some(z.view())).unwrap();
+            let vectors = Plan::new(&net, inputs.grid(), Target::Readout).unwrap().path == Path::Vectors;
+            let (n, m) = inputs.shape();
+            // The schedules differ, so that the test could see a difference.
+            let sides = |threads| -> Vec<_> {
+                tiles::tiles(0..n, 0..m, false, threads, vectors).iter().map(|t| t.rows()).collect()
+            };
+            assert_ne!(sides(1), sides(3));
             let run = |threads| {
                 rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| {
+                    // gram runs where threads::install runs: on this pool.
+                    let used = threads::install(|| Ok(rayon::current_num_threads())).unwrap();
+                    assert_eq!(used, threads);
                     let out = gram(&net, &inputs, Kind::Both, &Control::default()).unwrap();
                     (out.ntk.unwrap(), out.rf.unwrap())
                 })
@@ -626,12 +430,13 @@ mod tests {
     }
 
     #[test]
-    fn diagonal_is_the_gram_diagonal_bit_for_bit() {
+    fn self_kernels_are_the_gram_diagonal_bit_for_bit() {
         for (net, x) in cases(5, 3) {
             let full =
                 gram(&net, &Inputs::new(x.view(), None).unwrap(), Kind::Both, &Control::default()).unwrap();
-            let diag = diagonal(&net, &Inputs::new(x.view(), None).unwrap(), Kind::Both, &Control::default())
-                .unwrap();
+            let diag =
+                self_kernels(&net, &Inputs::new(x.view(), None).unwrap(), Kind::Both, &Control::default())
+                    .unwrap();
             assert_eq!(diag.ntk.unwrap(), full.ntk.unwrap().diag());
             assert_eq!(diag.rf.unwrap(), full.rf.unwrap().diag());
         }
@@ -644,7 +449,7 @@ mod tests {
         control.cancel();
         let r = gram(&net(), &Inputs::new(x.view(), None).unwrap(), Kind::Rf, &control);
         assert_eq!(r.unwrap_err(), Error::Cancelled);
-        assert_eq!(control.pairs_done(), 0);
+        assert_eq!(control.done(), 0);
     }
 
     #[test]
@@ -675,7 +480,7 @@ mod tests {
                         .unwrap();
                     assert_eq!((Some(ntk), Some(rf)), (want.ntk.clone(), want.rf.clone()), "block {block}");
                     let pairs = if inputs.z.is_none() { n * (n + 1) / 2 } else { n * m };
-                    assert_eq!(control.pairs_done(), pairs as u64);
+                    assert_eq!(control.done(), pairs as u64);
                 }
             }
         }
@@ -683,18 +488,21 @@ mod tests {
 
     #[test]
     fn footprint_counts_signals_and_workspaces() {
-        for (precision, bytes) in [(Precision::F64, 8), (Precision::F32, 4)] {
-            let f = footprint(&net(), &[7, 6], 2, precision).unwrap();
+        fn check<T: Real>() {
+            let f = footprint(&net(), &[7, 6], 2, T::PRECISION).unwrap();
             // The planar copy (7·6·2) and the norm maps and their inverses
             // on the 7×6 grid and, after pooling with stride 2, the 4×3 grid.
-            assert_eq!(f.per_signal, (84 + 2 * (42 + 12)) * bytes);
+            assert_eq!(f.per_signal, (84 + 2 * (42 + 12)) * size_of::<T>());
             let readout = Plan::new(&net(), &[7, 6], Target::Readout).unwrap();
             let norms = Plan::new(&net(), &[7, 6], Target::Norms).unwrap();
             assert_eq!(
                 f.per_thread,
-                Workspace::bytes_for(&readout, precision, 2) + Workspace::bytes_for(&norms, precision, 2)
+                Workspace::<T>::bytes_for(&readout, 2)
+                    + recursion::Buffers::<T>::slots_for(&norms, 2) * size_of::<T>()
             );
         }
+        check::<f64>();
+        check::<f32>();
     }
 
     #[test]
