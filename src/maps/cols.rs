@@ -45,7 +45,7 @@ pub fn pool_cols<T: Real, const FMA: bool>(
     scratch: &mut [T],
 ) {
     match op {
-        // A lone row (1-D signals, the end of a tile) takes cells of one.
+        // A lone row (1-D signals, the end of a row group) takes cells of one.
         ColOp::Dense(pool) => match (src.len() / width, T::POOL_ROWS) {
             (1, _) => dense_pool::<T, FMA, 1>(pool, (src, width), (out, out_width), scratch),
             (_, 4) => dense_pool::<T, FMA, 4>(pool, (src, width), (out, out_width), scratch),

@@ -65,7 +65,7 @@ fn combine<'a, T: Real, const FMA: bool, const N: usize>(
     }
 }
 
-/// The patch step along the rows of a tile as one pass (`stride` the row
+/// The patch step along the rows of a row group as one pass (`stride` the row
 /// width, `src` starting at the first row the first output row reads).
 #[inline(always)]
 pub fn shift_rows<T: Real>(shift: &RowShift, stride: usize, src: &[T], out: &mut [T]) {

@@ -12,7 +12,7 @@
 //! Rows of one offset group only ever read rows of the same group through a
 //! patch step or identity pooling (both keep `u' − u`). So the layers from
 //! one non-trivial pooling to the next form a *segment* whose maps are
-//! computed one row group (a *tile*) at a time, through all of the
+//! computed one row group at a time, through all of the
 //! segment's layers, without storing whole maps; only a segment's last
 //! pooling writes a whole (pooled, smaller) map, read by the next segment.
 
@@ -54,7 +54,7 @@ impl Space {
 #[derive(Clone, Debug, PartialEq)]
 pub struct PatchStep {
     pub rows: Terms,
-    /// The same step on the rows as a shifted sum over a tile, where it is one.
+    /// The same step on the rows as a shifted sum over a row group, where it is one.
     pub rows_shift: Option<RowShift>,
     pub cols: ColOp,
 }
@@ -80,19 +80,19 @@ pub struct LayerPlan {
     pub output: Space,
 }
 
-/// Layers whose maps are computed tile by tile (see the module doc).
+/// Layers whose maps are computed row group by row group (see the module doc).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Segment {
     pub layers: Range<usize>,
-    /// The tile holding the diagonal pairs comes first (the norms of a
-    /// signal are read off it before other tiles need them).
-    pub tiles: Vec<Tile>,
+    /// The group holding the diagonal pairs comes first (the norms of a
+    /// signal are read off it before other groups need them).
+    pub groups: Vec<RowGroup>,
 }
 
 /// Rows computed together: one offset group of the segment's last patched
 /// map and the rows it depends on.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Tile {
+pub struct RowGroup {
     /// Rows of the segment's input map.
     pub input: Range<usize>,
     /// Rows of each of the segment's patched maps.
@@ -113,10 +113,10 @@ pub struct Plan {
     pub input: Space,
     pub layers: Vec<LayerPlan>,
     pub segments: Vec<Segment>,
-    /// Largest tile of a map (slots), and the zero rows a tile buffer keeps
+    /// Largest row group of a map (slots), and the zero rows a group buffer keeps
     /// before and after its rows for the shifted sums along rows.
-    pub tile_size: usize,
-    pub tile_halo: usize,
+    pub group_size: usize,
+    pub group_halo: usize,
     /// Longest row (slots).
     pub row_size: usize,
     /// Largest map a segment writes (slots).
@@ -237,8 +237,8 @@ impl Plan {
             .max()
             .expect("a plan has an input space");
 
-        let tile_size = largest_tile(&input, &layers, &segments);
-        let tile_halo =
+        let group_size = largest_group(&input, &layers, &segments);
+        let group_halo =
             layers.iter().filter_map(|l| l.patch.rows_shift.map(|r| r.reach())).max().unwrap_or(0);
         // Only a segment's last layer writes its output map.
         let map_size = segments.iter().map(|seg| layers[seg.layers.end - 1].output.size()).max().unwrap_or(0);
@@ -252,8 +252,8 @@ impl Plan {
             input,
             layers,
             segments,
-            tile_size,
-            tile_halo,
+            group_size,
+            group_halo,
             row_size,
             map_size,
             scratch_size,
@@ -338,15 +338,15 @@ fn column_halo(net: &Net, facts: &[AxisLayer]) -> usize {
         .unwrap_or(0)
 }
 
-/// Slots of the largest tile a layer reads or writes.
-fn largest_tile(input: &Space, layers: &[LayerPlan], segments: &[Segment]) -> usize {
+/// Slots of the largest row group a layer reads or writes.
+fn largest_group(input: &Space, layers: &[LayerPlan], segments: &[Segment]) -> usize {
     let mut size = 0;
     for seg in segments {
-        for tile in &seg.tiles {
+        for group in &seg.groups {
             if seg.layers.start == 0 {
-                size = size.max(tile.input.len() * input.cols.size());
+                size = size.max(group.input.len() * input.cols.size());
             }
-            for (rows, k) in tile.patched.iter().zip(seg.layers.clone()) {
+            for (rows, k) in group.patched.iter().zip(seg.layers.clone()) {
                 size = size.max(rows.len() * layers[k].patched.cols.size());
             }
         }
@@ -362,20 +362,20 @@ fn segments(layers: &[LayerPlan]) -> Vec<Segment> {
     for (k, layer) in layers.iter().enumerate() {
         let through = k + 1 < layers.len() && layer.pool.as_ref().is_some_and(|p| p.identity);
         if !through {
-            out.push(Segment { layers: start..k + 1, tiles: tiles(layers, start..k + 1) });
+            out.push(Segment { layers: start..k + 1, groups: row_groups(layers, start..k + 1) });
             start = k + 1;
         }
     }
     out
 }
 
-/// One tile per offset group of the last layer's patched rows, each with
+/// One row group per offset group of the last layer's patched rows, each with
 /// the rows it reads at every earlier layer of the segment; the group of
 /// the diagonal first.
-fn tiles(layers: &[LayerPlan], seg: Range<usize>) -> Vec<Tile> {
+fn row_groups(layers: &[LayerPlan], seg: Range<usize>) -> Vec<RowGroup> {
     let last = &layers[seg.end - 1].patched.rows;
     let diagonal = last.diagonal().start;
-    let mut tiles: Vec<Tile> = last
+    let mut groups: Vec<RowGroup> = last
         .groups()
         .map(|group| {
             let mut patched = vec![0..0; seg.len()];
@@ -386,13 +386,13 @@ fn tiles(layers: &[LayerPlan], seg: Range<usize>) -> Vec<Tile> {
                 let (lo, hi) = sources.fold((usize::MAX, 0), |(lo, hi), q| (lo.min(q), hi.max(q + 1)));
                 rows = if lo < hi { lo..hi } else { 0..0 };
             }
-            Tile { input: rows, patched }
+            RowGroup { input: rows, patched }
         })
         .collect();
     let first =
-        tiles.iter().position(|t| t.patched[seg.len() - 1].contains(&diagonal)).expect("a diagonal group");
-    tiles.swap(0, first);
-    tiles
+        groups.iter().position(|g| g.patched[seg.len() - 1].contains(&diagonal)).expect("a diagonal group");
+    groups.swap(0, first);
+    groups
 }
 
 #[cfg(test)]
@@ -417,13 +417,13 @@ mod tests {
         let plan = Plan::new(&n, &[32, 32], Target::Readout).unwrap();
         assert_eq!(pairs(&plan.input), 32 * 32);
         assert!(plan.layers.iter().all(|l| pairs(&l.patched) == 32 * 32));
-        // One segment, one tile: the diagonal rows.
+        // One segment, one row group: the diagonal rows.
         assert_eq!(plan.segments.len(), 1);
-        assert_eq!(plan.segments[0].tiles, vec![Tile { input: 0..32, patched: vec![0..32; 3] }]);
+        assert_eq!(plan.segments[0].groups, vec![RowGroup { input: 0..32, patched: vec![0..32; 3] }]);
         assert!(matches!(plan.layers[1].patch.cols, ColOp::Shift { first: -1, taps: 3, .. }));
-        // And along rows, a shift over the tile with one zero row around it.
+        // And along rows, a shift over the group with one zero row around it.
         assert_eq!(plan.layers[1].patch.rows_shift, Some(RowShift { first: -1, taps: 3, weight: 1.0 / 3.0 }));
-        assert_eq!(plan.tile_halo, 1);
+        assert_eq!(plan.group_halo, 1);
     }
 
     #[test]
@@ -432,14 +432,14 @@ mod tests {
         let plan = Plan::new(&n, &[8, 8], Target::Readout).unwrap();
         assert_eq!(pairs(&plan.input), 64 * 64);
         assert_eq!(pairs(&plan.layers[1].output), 1);
-        // One segment, a tile per row offset, the diagonal first, each a
+        // One segment, a row group per row offset, the diagonal first, each a
         // group through both layers.
         let seg = &plan.segments[0];
-        assert_eq!((seg.layers.clone(), seg.tiles.len()), (0..2, 15));
-        assert_eq!(plan.input.rows.pair_at(seg.tiles[0].input.start), Some((0, 0)));
+        assert_eq!((seg.layers.clone(), seg.groups.len()), (0..2, 15));
+        assert_eq!(plan.input.rows.pair_at(seg.groups[0].input.start), Some((0, 0)));
         let groups: Vec<_> = plan.layers[1].patched.rows.groups().collect();
-        for tile in &seg.tiles {
-            assert!(groups.contains(&tile.input) && tile.patched == vec![tile.input.clone(); 2]);
+        for group in &seg.groups {
+            assert!(groups.contains(&group.input) && group.patched == vec![group.input.clone(); 2]);
         }
         // The norms need only the diagonal.
         let norms = Plan::new(&n, &[8, 8], Target::Norms).unwrap();

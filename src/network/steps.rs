@@ -272,9 +272,9 @@ impl DensePool {
     }
 }
 
-/// A patch step along the rows of a tile as one shifted sum over the tile:
+/// A patch step along the rows of a row group as one shifted sum over the group:
 /// row `p` of the output is `weight · Σ_{t < taps}` row `p + first + t` of
-/// the input, rows beyond the tile's ends being zero (see `maps::shift_rows`).
+/// the input, rows beyond the group's ends being zero (see [`crate::maps::shift_rows`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RowShift {
     pub first: isize,
@@ -284,9 +284,9 @@ pub struct RowShift {
 
 impl RowShift {
     /// The patch step on the rows, when it is a shifted sum: "same" padding
-    /// (the rows a patch reaches beyond a tile are out of the grid, i.e.
+    /// (the rows a patch reaches beyond a group are out of the grid, i.e.
     /// zero), not circular, on unchanged pairs (so that a row's neighbours
-    /// in its offset group are its neighbours in the tile).
+    /// in its offset group are its neighbours in the group).
     pub fn patch(input: &AxisPairs, output: &AxisPairs, size: usize, padding: Padding) -> Option<RowShift> {
         let taps = patch_taps(size, padding);
         (padding == Padding::Same && input == output && !input.wrap && (2..=5).contains(&size))

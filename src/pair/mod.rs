@@ -107,7 +107,7 @@ pub fn tile<T: Real>(
         };
         vectors::tile(plan.isa, plan.layers.len(), (rows, cols), &distinct, ntk, &mut ws.vectors, &mut put);
         for r in (0..rows.len()).filter(|&r| itself[r]) {
-            put(r, from[r], self_pair(plan, rows[r], ntk, ws));
+            put(r, from[r], self_kernel(plan, rows[r], ntk, ws));
         }
         return done;
     }
@@ -123,18 +123,18 @@ pub fn tile<T: Real>(
     done
 }
 
-/// `K_RF(a, b)` and, with `ntk`, `K_NTK(a, b)`; `same` marks a signal
+/// `K_RF(a, b)` and, with `ntk`, `K_NTK(a, b)`; `self_pair` marks a signal
 /// paired with itself. `plan` is the network's plan for the readout.
 pub fn kernel<T: Real>(
     plan: &Plan,
     a: &Signal<T>,
     b: &Signal<T>,
-    same: bool,
+    self_pair: bool,
     ntk: bool,
     ws: &mut Workspace<T>,
 ) -> Values {
-    if same {
-        return self_pair(plan, a, ntk, ws);
+    if self_pair {
+        return self_kernel(plan, a, ntk, ws);
     }
     let scaled = match (&plan.path, &mut ws.positionwise) {
         (Path::Positionwise(steps), Some(buffers)) => {
@@ -149,7 +149,7 @@ pub fn kernel<T: Real>(
 /// A signal with itself: on the diagonal `c = 1` exactly (SPEC §4). A
 /// vector's has a closed form (the recursion's operations without its
 /// set-up); other signals go through the rows, whose self pairs are exact.
-fn self_pair<T: Real>(plan: &Plan, s: &Signal<T>, ntk: bool, ws: &mut Workspace<T>) -> Values {
+fn self_kernel<T: Real>(plan: &Plan, s: &Signal<T>, ntk: bool, ws: &mut Workspace<T>) -> Values {
     match plan.path {
         Path::Vectors => vectors::self_pair(plan.isa, s, plan.layers.len(), ntk),
         _ => by_rows(plan, s, s, true, ntk, &mut ws.rows).scaled(2 * s.exponent),
@@ -161,11 +161,11 @@ fn by_rows<T: Real>(
     plan: &Plan,
     a: &Signal<T>,
     b: &Signal<T>,
-    same: bool,
+    self_pair: bool,
     ntk: bool,
     buffers: &mut recursion::Buffers<T>,
 ) -> Values {
-    recursion::run(plan, &mut Pair { a, b }, same, ntk, buffers);
+    recursion::run(plan, &mut Pair { a, b }, self_pair, ntk, buffers);
     // The readout stores only diagonal pairs (and zero halos): the trace is the sum.
     let (g, h) = buffers.output(plan);
     Values { ntk: ntk.then(|| maps::total(h)), rf: maps::total(g) }
@@ -307,7 +307,7 @@ mod tests {
                 .unwrap(),
         ] {
             let shifted = Plan::new(&net, &[9, 8], Target::Readout).unwrap();
-            assert!(shifted.tile_halo > 0 && shifted.layers.iter().any(|l| l.patch.rows_shift.is_some()));
+            assert!(shifted.group_halo > 0 && shifted.layers.iter().any(|l| l.patch.rows_shift.is_some()));
             let mut gathered = shifted.clone();
             gathered.layers.iter_mut().for_each(|l| l.patch.rows_shift = None);
             let s = signals::<f64>(&net, &[9, 8], &images(3));
