@@ -23,7 +23,7 @@ impl std::error::Error for Error {}
 
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// Shorthand for an `Error::Invalid` built with `format!`.
+/// Shorthand for an [`Error::Invalid`] built with `format!`.
 macro_rules! invalid {
     ($($arg:tt)*) => { $crate::error::Error::Invalid(format!($($arg)*)) };
 }

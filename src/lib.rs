@@ -18,13 +18,19 @@
 //! assert!(ntk[[0, 1]] >= rf[[0, 1]]);
 //! ```
 //!
-//! The layers of the engine, each a module, from the bottom up (drawn in
-//! `docs/design.md`): [`simd`] (precisions and the instruction-set
-//! dispatch), [`network`] (the network and its plan on a grid), [`kappa`]
-//! (κ0, κ1 and the ReLU step), [`maps`] (operations on rows of pair maps),
-//! [`recursion`] (the row-wise recursion of one pair), [`signal`]
-//! (per-signal data), [`pair`] (the pair paths), [`threads`] (the pool and
-//! the control of a call) and [`gram`] (Gram matrices).
+//! The layers of the engine, each a private module, from the bottom up
+//! (drawn in `docs/design.md`; `cargo doc --document-private-items` shows
+//! them): `simd` (precisions and the instruction-set dispatch), `network`
+//! (the network and its plan on a grid), `kappa` (κ0, κ1 and the ReLU
+//! step), `maps` (operations on rows of pair maps), `recursion` (the
+//! row-wise recursion of one pair), `signal` (per-signal data), `pair` (the
+//! pair paths), `threads` (the pool and the control of a call) and `gram`
+//! (Gram matrices).
+
+// The engine's items reach the public API only through the doc(hidden)
+// `internals`; links among them are checked by
+// `RUSTDOCFLAGS="-D warnings" cargo doc --document-private-items`.
+#![allow(rustdoc::private_intra_doc_links)]
 
 mod error;
 mod gram;

@@ -28,7 +28,7 @@ fn to_pyerr(e: Error) -> PyErr {
 }
 
 /// Runs `work` on the thread pool without the GIL while this thread waits,
-/// checking for signals (Ctrl-C) every `POLL` and passing the pairs done so
+/// checking for signals (Ctrl-C) every [`POLL`] and passing the pairs done so
 /// far to `progress` when they changed (the workers never touch Python). On
 /// a signal, or an exception from `progress`, the work is cancelled and
 /// waited for before the exception is raised, so no work outlives the call.
@@ -158,7 +158,7 @@ fn kernel<'py>(
 
 /// `(per_signal, per_thread)`: bytes of working memory of `kernel` for
 /// signals of shape `shape` (grid, then channels) with maps in `dtype`;
-/// see `gram::footprint`.
+/// see [`gram::footprint`].
 #[pyfunction]
 fn footprint(layers: Vec<LayerArgs>, shape: Vec<usize>, dtype: &str) -> PyResult<(usize, usize)> {
     let net = net_from(layers)?;

@@ -19,9 +19,9 @@ pub struct Signal<T> {
     pub planar: Vec<T>,
     /// The norm map of every layer, on that layer's patched grid.
     pub norms: LayerMaps<T>,
-    /// Their inverses (`kappa::inverse_norm`).
+    /// Their inverses ([`inverse_norm`]).
     pub inverse: LayerMaps<T>,
-    /// Unique to this signal (and its clones): see `Sides::keys`.
+    /// Unique to this signal (and its clones): see [`Sides::keys`].
     pub key: u64,
     /// The values above are the signal's divided by `2^exponent`, which
     /// brings its largest `|value|` into `[1/2, 1)`: maps then neither
@@ -29,7 +29,7 @@ pub struct Signal<T> {
     /// input. Kernels are homogeneous (`K(a x, b x') = a b K(x, x')`) and
     /// powers of two scale every step exactly, so a pair's values are those
     /// of the unscaled signals times `2^(exponent + exponent')`, bit for bit
-    /// wherever those do not leave the range (`Values::scaled`).
+    /// wherever those do not leave the range ([`crate::pair::Values::scaled`]).
     pub exponent: i32,
 }
 

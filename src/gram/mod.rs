@@ -29,7 +29,7 @@ pub enum Kind {
     Both,
 }
 
-/// Kernel matrices of one call: `ntk` unless `Kind::Rf`, `rf` unless `Kind::Ntk`.
+/// Kernel matrices of one call: `ntk` unless [`Kind::Rf`], `rf` unless [`Kind::Ntk`].
 #[derive(Debug, Default)]
 pub struct Gram {
     pub ntk: Option<Array2<f64>>,
@@ -112,7 +112,7 @@ pub fn gram(net: &Net, inputs: &Inputs<'_>, kind: Kind, control: &Control) -> Re
 /// bounds the working memory (see [`footprint`]) whatever `n` and `m`. Every
 /// entry is computed by the same code, so the block size does not change
 /// the results. Runs on the current rayon pool when called from one, else
-/// on the crate's ([`threads::install`]).
+/// on the crate's pool.
 pub fn gram_into(
     net: &Net,
     inputs: &Inputs<'_>,
@@ -226,7 +226,7 @@ fn footprint_in<T: Real>(net: &Net, grid: &[usize], channels: usize) -> Result<F
 }
 
 /// `K(x_i, x_i)` of every signal of `inputs` (without `z`), without the
-/// Gram matrix: `ntk` unless `Kind::Rf`, `rf` unless `Kind::Ntk`. Equal, bit
+/// Gram matrix: `ntk` unless [`Kind::Rf`], `rf` unless [`Kind::Ntk`]. Equal, bit
 /// for bit, to the diagonal of [`gram`] of the same inputs.
 pub fn self_kernels(net: &Net, inputs: &Inputs<'_>, kind: Kind, control: &Control) -> Result<SelfKernels> {
     if inputs.z.is_some() {

@@ -2,7 +2,7 @@
 //! call's own set-up cost as much as its pairs: building the two plans, and
 //! allocating and zeroing a workspace for every tile task and every split
 //! of the signals among threads (fc, one vector: 55 µs a call, a third of
-//! it in `malloc` and `free`, 15% in `Plan::new`).
+//! it in `malloc` and `free`, 15% in [`Plan::new`]).
 
 use std::any::Any;
 use std::ops::{Deref, DerefMut};

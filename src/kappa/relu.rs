@@ -36,7 +36,7 @@ impl<T: Real> Tangent<'_, T> {
 }
 
 /// The norms over a row of a map, entry by entry: `N` and `N'`, and their
-/// inverses (see `inverse_norm`).
+/// inverses (see [`inverse_norm`]).
 pub struct RowNorms<'a, T> {
     pub a: &'a [T],
     pub b: &'a [T],
@@ -81,8 +81,8 @@ impl<T> RowNorms<'_, T> {
 
 /// `(B1, B0) = (N N' κ1(c), κ0(c))` with `c = clip(Σ / (N N'), −1, 1)`, both
 /// zero where `N N' = 0` (SPEC §2), whatever Σ holds there (column steps
-/// leave halo slots stale, see `maps::shift_sum`); `c` is `(Σ · 1/N) · 1/N'`
-/// from the inverse norms `inv` (`inverse_norm`), which cannot overflow
+/// leave halo slots stale, see [`crate::maps::cols`]); `c` is `(Σ · 1/N) · 1/N'`
+/// from the inverse norms `inv` ([`inverse_norm`]), which cannot overflow
 /// (`|Σ| ≤ N N'`).
 #[inline(always)]
 fn step<T: Real, const FMA: bool>(sigma: T, nn: T, inv: (T, T)) -> (T, T) {

@@ -2,13 +2,13 @@
 //! second axis of a map, applied to one row, or to a few rows at once where
 //! pooling goes through dense matrices ([`super::pool`]).
 
+use super::basics::{axpy, sum};
 use super::pool::dense_pool;
-use super::{axpy, sum};
 use crate::network::steps::{ColOp, Run, StridedPool};
 use crate::simd::{Real, mul_add};
 
 /// Applies a column step to the row `src`, writing all of `out` but the
-/// end halos of a `Shift` (see `shift_sum`);
+/// end halos of a [`ColOp::Shift`] (see [`shift_sum`]);
 /// `scratch` holds `T::POOL_ROWS · op.scratch()` slots.
 #[inline(always)]
 pub fn apply_cols<T: Real, const FMA: bool>(op: &ColOp, src: &[T], out: &mut [T], scratch: &mut [T]) {
@@ -35,7 +35,7 @@ pub fn apply_cols<T: Real, const FMA: bool>(op: &ColOp, src: &[T], out: &mut [T]
 }
 
 /// Applies a column step to each of the rows of `src` (of `width`), into
-/// the rows of `out` (of `out_width`): `DensePool` takes up to
+/// the rows of `out` (of `out_width`): [`DensePool`](crate::network::steps::DensePool) takes up to
 /// `T::POOL_ROWS` rows at once, other steps one by one.
 #[inline(always)]
 pub fn pool_cols<T: Real, const FMA: bool>(
@@ -99,7 +99,7 @@ fn runs<T: Real, const FMA: bool>(list: &[Run], src: &[T], out: &mut [T]) {
     }
 }
 
-/// See `StridedPool`: halos zero, each group a sum of strided terms, four
+/// See [`StridedPool`]: halos zero, each group a sum of strided terms, four
 /// at a time.
 #[inline(always)]
 fn strided<T: Real, const FMA: bool>(pool: &StridedPool, src: &[T], out: &mut [T]) {

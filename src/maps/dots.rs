@@ -1,7 +1,7 @@
 //! The inner products of a tile of pairs of vectors (layer 1 of
-//! `vectors::tile`), in blocks of rows × columns that share each loaded SIMD
+//! [`crate::pair::vectors::tile`]), in blocks of rows × columns that share each loaded SIMD
 //! vector between several pairs and keep several chains of multiply-adds
-//! in flight: one pair at a time (`maps::dot`) loads two values per
+//! in flight: one pair at a time ([`super::products::dot`]) loads two values per
 //! multiply-add, and the matrix product this replaces (ndarray's GEMM on
 //! copies of the tile's signals) spent as long packing them as multiplying.
 //!
@@ -50,7 +50,7 @@ trait BlockKernel<T> {
     fn dots<const R: usize, const C: usize>(rows: &[&[T]], cols: &[&[T]]) -> [[T; C]; R];
 }
 
-/// `gram_block_for` with `K`: blocks of `K::ROWS` rows × 2 columns, then
+/// [`gram_block_for`] with `K`: blocks of `K::ROWS` rows × 2 columns, then
 /// the partial blocks at the edges.
 #[inline(always)]
 fn blocks<T: Real, K: BlockKernel<T>>((rows, cols): (&[&[T]], &[&[T]]), from: &[usize], out: &mut [T]) {

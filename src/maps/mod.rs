@@ -2,83 +2,31 @@
 //! the layer-1 inner products ([`products`]), rows combined ([`rows`]),
 //! steps within a row ([`cols`]), pooling through dense matrices
 //! ([`pool`]), the register-blocked inner products of tiles of vector pairs
-//! ([`dots`]), and the small primitives below.
+//! ([`dots`]), and small primitives ([`basics`]).
 //!
 //! Written as plain loops over slices that the compiler vectorises; all are
 //! `inline(always)`, so that they are compiled into the AVX2 copy of the
 //! code that calls them as well as into its portable one
 //! ([`crate::simd::Isa::dispatch`]).
 
+pub mod basics;
 pub mod cols;
 pub mod dots;
 pub mod pool;
 pub mod products;
 pub mod rows;
 
+pub use basics::{axpy, total, zero_halo};
 pub use cols::{apply_cols, pool_cols};
 pub use products::{dot_for, inner_products, spread_products};
 pub use rows::{gather, shift_rows, window_sum};
-
-use crate::simd::{Real, mul_add};
-
-/// Sets a row's halo to zero: a few slots, where a call to `memset` (what
-/// the compiler makes of `fill`) would cost more than the stores (4% of
-/// cifar-v in `f32`).
-#[inline(always)]
-pub fn zero_halo<T: Real>(halo: &mut [T]) {
-    if halo.len() > 16 {
-        return halo.fill(T::zero());
-    }
-    for v in halo {
-        // SAFETY: `v` is a valid, aligned `&mut T`. Volatile only keeps the
-        // loop from being turned back into a call to `memset`.
-        unsafe { std::ptr::write_volatile(v, T::zero()) };
-    }
-}
-
-/// `y += w · x`.
-#[inline(always)]
-pub fn axpy<T: Real, const FMA: bool>(w: T, x: &[T], y: &mut [T]) {
-    for (y, &x) in y.iter_mut().zip(x) {
-        *y = mul_add::<T, FMA>(w, x, *y);
-    }
-}
-
-/// `Σ x` in `f64`, with eight partial sums.
-pub fn total<T: Real>(x: &[T]) -> f64 {
-    let mut acc = [0.0; 8];
-    let chunks = x.chunks_exact(8);
-    let tail = chunks.remainder().iter().fold(0.0, |s, v| s + v.widen());
-    for chunk in chunks {
-        for (a, v) in acc.iter_mut().zip(chunk) {
-            *a += v.widen();
-        }
-    }
-    acc.iter().fold(tail, |s, &v| s + v)
-}
-
-/// `Σ x` with eight partial sums, so that it vectorises.
-#[inline(always)]
-pub fn sum<T: Real>(x: &[T]) -> T {
-    let mut acc = [T::zero(); 8];
-    let chunks = x.chunks_exact(8);
-    let rest = chunks.remainder();
-    for chunk in chunks {
-        for (a, &v) in acc.iter_mut().zip(chunk) {
-            *a += v;
-        }
-    }
-    let tail = rest.iter().fold(T::zero(), |s, &v| s + v);
-    acc.iter().fold(tail, |s, &v| s + v)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::network::axis::AxisPairs;
     use crate::network::steps::{AxisOp, ColOp};
     use crate::network::{Padding, Pool};
-    use crate::simd::{Isa, Kernel};
+    use crate::simd::{Isa, Kernel, Real};
 
     /// A row over `pairs` with distinct values in the pairs, zero in halos.
     fn row(pairs: &AxisPairs) -> Vec<f64> {

@@ -3,12 +3,12 @@
 //! cell holds one value of each row, i.e. one SIMD vector, filled and read
 //! back by square transposes.
 
+use super::basics::zero_halo;
 use super::rows::linear_combination;
-use super::zero_halo;
 use crate::network::steps::DensePool;
 use crate::simd::{Real, mul_add};
 
-/// See `DensePool`: `M` from the rows, `P = A M` by whole rows, then `Q =
+/// See [`DensePool`]: `M` from the rows, `P = A M` by whole rows, then `Q =
 /// P Aᵀ` within them, read back into the output pairs; for the (at most `L
 /// ≤ T::POOL_ROWS`) rows of `src` at once, each cell holding `L` values
 /// (those of missing rows zero).
@@ -122,7 +122,7 @@ fn pool_cells<T: Real, const FMA: bool, const L: usize>(
     }
 }
 
-/// `pool_cells` on `R` rows.
+/// [`pool_cells`] on `R` rows.
 #[inline(always)]
 fn pool_cells_of<T: Real, const FMA: bool, const L: usize, const R: usize>(
     taps: &[Vec<(usize, f64)>],

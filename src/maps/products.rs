@@ -1,7 +1,7 @@
 //! The layer-1 maps `G₀[u, u'] = ⟨x[u], x'[u']⟩`: inner products of the
 //! channels of two signals along a row of a map, and single inner products.
 
-use super::zero_halo;
+use super::basics::zero_halo;
 use crate::network::axis::AxisPairs;
 use crate::simd::{Isa, Kernel, Real, mul_add};
 
@@ -40,8 +40,8 @@ pub fn inner_products<T: Real, const FMA: bool>(
     zero_halo(&mut out[end..]);
 }
 
-/// The row of `inner_products` from the input channels spread along it
-/// (`row(c)` is channel `c` of both signals, see `spread`): one pass over
+/// The row of [`inner_products`] from the input channels spread along it
+/// (`row(c)` is channel `c` of both signals, see `recursion::spread`): one pass over
 /// the whole row per four channels.
 #[inline(always)]
 pub fn spread_products<'a, T: Real + 'a, const FMA: bool>(

@@ -1,7 +1,7 @@
 //! Rows of a map combined: the linear steps that act across rows (patch
 //! and pooling steps along the first axis), as weighted sums of whole rows.
 
-use super::axpy;
+use super::basics::axpy;
 use crate::network::steps::RowShift;
 use crate::simd::{Real, mul_add};
 

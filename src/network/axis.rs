@@ -15,7 +15,7 @@ use std::ops::Range;
 /// `halo`, `halo` unused slots precede and follow every group (and pad the
 /// slots to a multiple of 8): kept at zero, they stand for the zero padding
 /// of a patch step reaching at most `halo` positions out (see
-/// `ColOp::Shift`).
+/// [`ColOp::Shift`](super::steps::ColOp::Shift)).
 #[derive(Clone, Debug, PartialEq)]
 pub struct AxisPairs {
     pub(super) len: usize,
@@ -23,7 +23,7 @@ pub struct AxisPairs {
     pub(super) halo: usize,
     pub(super) groups: Vec<Group>,
     /// Group of each offset: index `δ + len − 1` (linear) or `δ mod len`
-    /// (wrap); `NONE` where the offset is not stored.
+    /// (wrap); [`NONE`] where the offset is not stored.
     pub(super) slot: Vec<u32>,
     /// The stored pairs as runs contiguous in both positions.
     pub(super) runs: Vec<PositionRun>,

@@ -122,7 +122,7 @@ pub struct Plan {
     /// Largest map a segment writes (slots).
     pub map_size: usize,
     /// Scratch of the column steps (slots per row pooled at once,
-    /// `Real::POOL_ROWS`).
+    /// [`Real::POOL_ROWS`](crate::simd::Real::POOL_ROWS)).
     pub scratch_size: usize,
     /// The instructions the recursion is compiled for.
     pub isa: Isa,

@@ -165,9 +165,9 @@ pub enum ColOp {
     /// `out[out] = weight · Σ in` (global average pooling), over whole rows
     /// whose halos hold zeros (pooling reads ReLU outputs).
     Total { out: usize, weight: f64 },
-    /// Pooling through a dense matrix over positions (`DensePool`).
+    /// Pooling through a dense matrix over positions ([`DensePool`]).
     Dense(Box<DensePool>),
-    /// Pooling straight from the offset groups (`StridedPool`).
+    /// Pooling straight from the offset groups ([`StridedPool`]).
     Strided(Box<StridedPool>),
 }
 
@@ -265,8 +265,9 @@ impl DensePool {
         }
     }
 
-    /// Scratch slots `maps::pool_cols` needs per row it pools at once
-    /// (`Real::POOL_ROWS`): `M` and the once-pooled matrix.
+    /// Scratch slots [`crate::maps::pool_cols`] needs per row it pools at
+    /// once ([`Real::POOL_ROWS`](crate::simd::Real::POOL_ROWS)): `M` and the
+    /// once-pooled matrix.
     pub fn scratch(&self) -> usize {
         self.len_in * self.len_in + self.len_out * self.len_in
     }
@@ -314,8 +315,8 @@ impl ColOp {
         ColOp::from(AxisOp::patch(input, output, size, padding))
     }
 
-    /// The pooling step `op` (built by `AxisOp::pool` or
-    /// `AxisOp::global_average` for `pool`) on the columns `input`.
+    /// The pooling step `op` (built by [`AxisOp::pool`] or
+    /// [`AxisOp::global_average`] for `pool`) on the columns `input`.
     pub fn pool(op: AxisOp, pool: &Pool, input: &AxisPairs, output: &AxisPairs, wrap: bool) -> ColOp {
         let (h, stride) = match pool {
             _ if op.is_identity() => return ColOp::Identity,
@@ -343,8 +344,8 @@ impl ColOp {
         ColOp::Dense(Box::new(DensePool::new(taps, input, output)))
     }
 
-    /// Scratch slots `maps::apply_cols` needs for this step, per row pooled
-    /// at once (`Real::POOL_ROWS`).
+    /// Scratch slots [`crate::maps::apply_cols`] needs for this step, per row
+    /// pooled at once ([`Real::POOL_ROWS`](crate::simd::Real::POOL_ROWS)).
     pub fn scratch(&self) -> usize {
         match self {
             ColOp::Dense(pool) => pool.scratch(),

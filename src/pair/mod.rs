@@ -5,12 +5,15 @@
 //! tiles of pairs ([`tile`]) and for single pairs ([`kernel`]).
 
 pub mod positionwise;
+mod values;
 pub mod vectors;
+
+pub use values::Values;
 
 use crate::network::plan::{Path, Plan};
 use crate::recursion::{self, Sides};
 use crate::signal::Signal;
-use crate::simd::{Real, times_pow2};
+use crate::simd::Real;
 use crate::threads::Control;
 use crate::{maps, network::plan::Space};
 
@@ -52,28 +55,6 @@ impl<T: Real> Workspace<T> {
             Path::Rows => 0,
         };
         (recursion::Buffers::<T>::slots_for(plan, channels) + path) * size_of::<T>()
-    }
-}
-
-/// Kernel values of one pair.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Values {
-    pub ntk: Option<f64>,
-    pub rf: f64,
-}
-
-impl Values {
-    /// The values of the pair of signals before they were divided by
-    /// `2^exponent` and `2^exponent'` (see [`Signal::exponent`]), given those
-    /// of the scaled signals and `exponent + exponent'`. Infinite where they
-    /// exceed `f64`.
-    pub fn scaled(self, exponent: i32) -> Values {
-        Values { ntk: self.ntk.map(|k| times_pow2(k, exponent)), rf: times_pow2(self.rf, exponent) }
-    }
-
-    /// Whether both are finite (see [`Values::scaled`]).
-    pub fn finite(&self) -> bool {
-        self.rf.is_finite() && self.ntk.is_none_or(f64::is_finite)
     }
 }
 

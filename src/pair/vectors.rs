@@ -2,18 +2,18 @@
 //! once. Every map of such a pair is one value, so the pair-by-pair
 //! recursion is all overhead, and its layer-1 inner product reads both
 //! signals for two flops per pair of values. Here layer 1 is the tile's
-//! inner products in register blocks (`dots`, which reuse
+//! inner products in register blocks ([`dots`], which reuse
 //! each loaded value for several pairs), and every ReLU step runs along
 //! the tile's rows.
 //!
 //! The steps are those of the recursion (patches and poolings of trivial
-//! axes are the identity), with the same row step (`kappa::relu_row`), so
+//! axes are the identity), with the same row step ([`relu_row`]), so
 //! an entry differs from the pair-by-pair value only by the rounding of the
-//! inner product; and since `dots` sums each entry in an order that
+//! inner product; and since [`dots`] sums each entry in an order that
 //! does not depend on the tile's shape or place, results do not depend on
 //! the tiling or the thread count.
 
-use super::Values;
+use super::values::Values;
 use crate::kappa::relu::{RowNorms, Tangent, relu_row};
 use crate::maps;
 use crate::maps::dots;
@@ -44,7 +44,7 @@ impl<T> Buffers<T> {
 /// The values of a vector with itself (as [`crate::pair::kernel`] returns them), in
 /// closed form: every `c` is 1 and every norm is `N` (see
 /// [`Signal::new`]), so each ReLU step of the recursion
-/// (`kappa::relu_self`) gives `G = N²` and adds `N²` to the tangent map,
+/// ([`crate::kappa::relu::relu_self`]) gives `G = N²` and adds `N²` to the tangent map,
 /// which starts at `Σ_1 = ⟨x, x⟩`; all zero where `N = 0`. The same
 /// operations in the same order as the recursion, without its per-pair set-up
 /// (it was 7% of a call on 64 vectors).

@@ -120,8 +120,8 @@ impl<T: Real> Buffers<T> {
         }
     }
 
-    /// The RF (G) and NTK (H) maps of the plan's last layer, after
-    /// [`super::run`].
+    /// The RF (G) and NTK (H) maps of the plan's last layer, after a run of
+    /// the recursion.
     pub fn output(&self, plan: &Plan) -> (&[T], &[T]) {
         let size = plan.layers.last().expect("a plan has layers").output.size();
         (&self.map_in[0][..size], &self.map_in[1][..size])

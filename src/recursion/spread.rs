@@ -13,7 +13,7 @@ use crate::simd::Real;
 #[derive(Debug)]
 pub struct Spread<T> {
     maps: Vec<Spreads<T>>,
-    /// The signal (`Sides::keys`) each side's rows were spread from.
+    /// The signal ([`super::Sides::keys`]) each side's rows were spread from.
     keys: [Option<u64>; 2],
 }
 
@@ -45,7 +45,7 @@ impl<T: Real> Spread<T> {
     }
 
     /// Forgets the rows of the previous pair, but for a side that is the
-    /// same signal as before (`keys`, see `Sides::keys`): a tile's pairs
+    /// same signal as before (`keys`, see [`super::Sides::keys`]): a tile's pairs
     /// share their first signal along a row of the Gram matrix.
     pub fn reset(&mut self, keys: [Option<u64>; 2]) {
         for (side, key) in keys.into_iter().enumerate() {

@@ -30,7 +30,7 @@ enum Level {
 /// [`Kernel::run`] with `FMA = true` inside a function compiled for AVX2
 /// and FMA, or with `FMA = false`.
 ///
-/// Implementations mark `run` `#[inline(always)]`, and so must everything
+/// Implementations mark [`Kernel::run`] `#[inline(always)]`, and so must everything
 /// it calls that should be compiled for AVX2: only code inlined into the
 /// dispatching function gets its instructions.
 pub trait Kernel {

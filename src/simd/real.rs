@@ -28,17 +28,17 @@ impl Precision {
 }
 
 /// A type maps are computed in (`f64` or `f32`), with what the hot loops
-/// need of it ([`Lanes`]: its AVX2 vector). Everything that differs between
+/// need of it (`Lanes`: its AVX2 vector). Everything that differs between
 /// the two precisions is here; a call matches its [`Precision`] once and the
 /// engine below is generic over `T: Real`.
 pub trait Real:
     Float + FloatConst + AddAssign + MulAssign + Default + Debug + Send + Sync + Lanes + 'static
 {
     const PRECISION: Precision;
-    /// Coefficients of the arc-sine polynomial of [`crate::kappa::arccos`]
-    /// (lowest first).
+    /// Coefficients of the arc-sine polynomial of the vectorised κ0, κ1
+    /// (`kappa::arccos`), lowest first.
     const ASIN: &'static [Self];
-    /// Rows `DensePool` pools at once (`maps::pool_cols`), one 32-byte SIMD
+    /// Rows dense pooling pools at once (`maps::pool_cols`), one 32-byte SIMD
     /// vector: each cell of its matrices holds one value of each row, so the
     /// copies in and out of the matrices move whole cells and the pooling
     /// works on full vectors.
