@@ -175,4 +175,7 @@ def test_bad_thread_environment_variable():
     env = {"NTK_RS_NUM_THREADS": "lots", "PATH": ""}
     run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
     assert run.returncode != 0
-    assert 'ValueError: NTK_RS_NUM_THREADS must be an integer from 1 to ' in run.stderr and '"lots"' in run.stderr
+    assert (
+        "ValueError: NTK_RS_NUM_THREADS must be an integer from 1 to " in run.stderr
+        and '"lots"' in run.stderr
+    )
