@@ -2,7 +2,7 @@
 //! convolutional ReLU networks with patch extraction, padding and linear
 //! pooling (Bietti & Mairal, 2019), computed pair by pair over the threads
 //! of a rayon pool. The conventions are those of `docs/spec.md`, cited in
-//! the code as "SPEC §n".
+//! the code as "spec §n".
 //!
 //! ```
 //! use ndarray::Array;

@@ -7,7 +7,7 @@ import ntk_rs as nk
 from ntk_rs import reference
 from strategies import problems
 
-# SPEC §4: κ1 (and κ0) have infinite slopes at c = ±1, so two correct float64
+# spec §4: κ1 (and κ0) have infinite slopes at c = ±1, so two correct float64
 # implementations differ by ~1e-8 relative to the product of norms there. An
 # entry is compared relative to itself and, where it cancels towards zero (at
 # c = −1 the two-layer NTK is exactly 0), relative to its Cauchy–Schwarz scale

@@ -56,7 +56,7 @@ def test_metric_properties_and_homogeneity():
 
 
 def test_distance_to_the_zero_signal_is_the_norm():
-    # Zero patches give zero features (SPEC §2), so ‖Φ(x) − Φ(0)‖ = ‖Φ(x)‖.
+    # Zero patches give zero features (spec §2), so ‖Φ(x) − Φ(0)‖ = ‖Φ(x)‖.
     X = images(3, 3)
     for kind in ("ntk", "rf"):
         D = NET.distance(X, np.zeros((1, 9, 9, 2)), kind=kind)

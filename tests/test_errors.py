@@ -64,7 +64,7 @@ def signals(net, n, seed):
 @pytest.mark.parametrize("net", list(NETS.values()), ids=list(NETS))
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_signals_of_any_scale_give_their_kernels(net, dtype):
-    # Homogeneity (SPEC §4) for scales whose squares leave float64 (1e160)
+    # Homogeneity (spec §4) for scales whose squares leave float64 (1e160)
     # and whose kernels leave float32's range in both directions.
     X, Z = signals(net, 3, 0), signals(net, 2, 1)
     K, Kz = net.kernel(X, Z, kind="both"), net.kernel(Z)

@@ -1,4 +1,4 @@
-"""The finite-width network of SPEC §1 against finite differences, the NumPy reference's
+"""The finite-width network of spec §1 against finite differences, the NumPy reference's
 operators and, at growing width, the analytic kernels and predictions."""
 
 import numpy as np

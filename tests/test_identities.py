@@ -1,4 +1,4 @@
-"""The mathematical identities of SPEC §4, independent of the reference."""
+"""The mathematical identities of spec §4, independent of the reference."""
 
 import numpy as np
 import pytest
@@ -84,7 +84,7 @@ def test_circular_shift_invariance(problem):
 
 
 def closed_forms(x, y):
-    """Two-layer kernels (SPEC §2): ‖x‖‖y‖ κ(u) with u the cosine."""
+    """Two-layer kernels (spec §2): ‖x‖‖y‖ κ(u) with u the cosine."""
     nx, ny = np.linalg.norm(x, axis=-1), np.linalg.norm(y, axis=-1)
     norms = np.multiply.outer(nx, ny)
     u = np.clip(np.einsum("...c,...c->...", x[:, None], y[None, :]) / np.where(norms > 0, norms, 1), -1, 1)

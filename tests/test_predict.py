@@ -64,9 +64,9 @@ def test_infinite_time_is_kernel_ridge_regression_and_the_min_norm_interpolant()
 
 def test_duplicate_inputs_and_zero_kernels_are_finite():
     # A repeated training input makes K exactly singular, an all-zero input adds a zero row
-    # (SPEC §2). The Gram matrix of x0, x1, x2, x0, 0 is taken from the Gram matrix of
+    # (spec §2). The Gram matrix of x0, x1, x2, x0, 0 is taken from the Gram matrix of
     # x0, x1, x2, 0 so that the duplicate rows are bitwise equal: net.kernel resolves
-    # near-identical inputs only to ~1e-8 (SPEC §4), which a ridge would absorb.
+    # near-identical inputs only to ~1e-8 (spec §4), which a ridge would absorb.
     x = np.concatenate([np.random.default_rng(0).random((3, 5, 5, 1)), np.zeros((1, 5, 5, 1))])
     net = nk.CNN([nk.Layer(patch=3), nk.Layer(patch=3, pool=nk.Pool.global_average())])
     order = [0, 1, 2, 0, 3]

@@ -20,7 +20,7 @@ def test_scikit_learn_checks(estimator, check):
 
 
 def two_layer_ntk(X, Z):
-    """SPEC §2's closed form for one fully connected layer."""
+    """spec §2's closed form for one fully connected layer."""
     norms = np.outer(np.linalg.norm(X, axis=1), np.linalg.norm(Z, axis=1))
     u = np.clip(X @ Z.T / norms, -1, 1)
     k0 = 1 - np.arccos(u) / np.pi
@@ -36,7 +36,7 @@ def test_regressor_is_kernel_ridge_regression_with_a_relative_ridge():
     want = two_layer_ntk(Z, X) @ np.linalg.solve(K + 0.1 * scale * np.eye(20), y)
     model = NTKRegressor(ridge=0.1).fit(X, y)
     np.testing.assert_allclose(model.predict(Z), want, rtol=1e-7)
-    # Scale-free parameters: the kernel is homogeneous (SPEC §4), the predictions are not moved.
+    # Scale-free parameters: the kernel is homogeneous (spec §4), the predictions are not moved.
     np.testing.assert_allclose(NTKRegressor(ridge=0.1).fit(3 * X, y).predict(3 * Z), want, rtol=1e-7)
     # Finite t: gradient flow with learning rate 1 / mean diagonal (eigen-decomposition by hand).
     mu, V = np.linalg.eigh(K)

@@ -1,5 +1,6 @@
 """ntk_rs: exact neural tangent and random-feature kernels of deep
-convolutional ReLU networks, computed in Rust on all CPU cores.
+convolutional ReLU networks, computed in Rust on all CPU cores. What is computed is
+defined in the repository's ``docs/spec.md``, which docstrings cite as "spec §n".
 
 >>> import numpy as np, ntk_rs as nk
 >>> net = nk.CNN([nk.Layer(patch=3), nk.Layer(patch=3, pool=nk.Pool.global_average())])

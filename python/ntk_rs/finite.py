@@ -1,4 +1,4 @@
-"""The finite-width network of SPEC §1 in NumPy: the object the kernels are limits of.
+"""The finite-width network of spec §1 in NumPy: the object the kernels are limits of.
 
 :class:`FiniteCNN` draws the weights of ``net`` at given widths and computes its
 outputs, the gradients of its outputs with respect to every weight (a hand-written
@@ -26,7 +26,7 @@ from .network import CNN, Layer, _positive_int, as_signals, check_kind
 
 def patch_operator(length: int, size: int, padding: str) -> np.ndarray:
     """``M`` of shape ``(out, size, length)`` with ``(M a)[i, o] = a[i + v_o] / sqrt(size)``
-    (zero where it reads padding): one axis of SPEC §3's patch extraction."""
+    (zero where it reads padding): one axis of spec §3's patch extraction."""
     if padding == "valid":
         if size > length:
             raise ValueError(f"a 'valid' patch of size {size} does not fit an axis of length {length}")
@@ -162,7 +162,7 @@ def _widths(widths: object, depth: int) -> tuple[int, ...]:
 
 
 class FiniteCNN:
-    """The network ``net`` of SPEC §1 at finite widths, with i.i.d. N(0, 1) weights.
+    """The network ``net`` of spec §1 at finite widths, with i.i.d. N(0, 1) weights.
 
     ``widths`` is one int for every layer or one per layer; ``input_shape`` is the shape
     of one signal, channels last (``(c,)``, ``(L, c)`` or ``(H, W, c)``); ``outputs`` is

@@ -1,7 +1,7 @@
 """Network descriptions (immutable values) and the checks on what users pass.
 
 A :class:`CNN` is a tuple of :class:`Layer`; each layer has a patch size, a
-padding mode and a :class:`Pool`. The conventions are those of SPEC §1–3:
+padding mode and a :class:`Pool`. The conventions are those of spec §1–3:
 patches are centred boxes normalised by ``1/|S|``, pooling is a 1-D filter
 applied separably along every spatial axis.
 """
@@ -312,7 +312,7 @@ def check_pair(X: np.ndarray, Z: np.ndarray) -> None:
 class CNN:
     """A deep convolutional ReLU network, described by its layers.
 
-    Its kernels are those of the infinitely wide network of SPEC §1: the
+    Its kernels are those of the infinitely wide network of spec §1: the
     neural tangent kernel (``"ntk"``) and the random-feature kernel of
     training only the readout (``"rf"``).
     """

@@ -19,7 +19,7 @@ taking its limit ``η t`` at ``μ = 0`` (``0`` at ``t = ∞``: the pseudo-invers
 rank-deficient and ill-conditioned kernels (duplicate inputs, all-zero images) give
 finite, continuous answers at every ``t`` without a jitter that would change them.
 Kernels from :meth:`ntk_rs.CNN.kernel` resolve nearly identical inputs only to ~1e-8
-relative (SPEC §4): without a ridge, such pairs are fitted to that precision, so pass
+relative (spec §4): without a ridge, such pairs are fitted to that precision, so pass
 a ridge (the demo uses 1e-6 of the mean diagonal) or ``rcond=1e-8`` where it matters.
 """
 
@@ -104,7 +104,7 @@ class GradientFlow:
         if n == 0:
             raise ValueError("K_train must hold at least one training input")
         scale = np.abs(K).max()
-        if np.abs(K - K.T).max() > 1e-6 * scale:  # well above the kernels' ~1e-8 (SPEC §4)
+        if np.abs(K - K.T).max() > 1e-6 * scale:  # well above the kernels' ~1e-8 (spec §4)
             raise ValueError("K_train must be symmetric (is it the train-train kernel?)")
         Y = _outputs(Y, "Y", n)
         self._f0 = None if f0 is None else _outputs(f0, "f0", n, Y.shape[1:])

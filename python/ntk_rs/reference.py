@@ -1,4 +1,4 @@
-"""A plain NumPy transcription of SPEC §2–3: the oracle of the tests.
+"""A plain NumPy transcription of spec §2–3: the oracle of the tests.
 
 Written for clarity, not speed: every pair map is stored in full, with shape
 ``grid + grid``, and every patch or pooling step is a small matrix applied to
@@ -30,7 +30,7 @@ def kappa1(c):
 
 
 def pooling_filter(pool: Pool) -> tuple[np.ndarray, int] | None:
-    """``(h, stride)`` of SPEC §3's named operators; None for global average."""
+    """``(h, stride)`` of spec §3's named operators; None for global average."""
     p = dict(pool.params)
     if pool.kind == "identity":
         return np.ones(1), 1

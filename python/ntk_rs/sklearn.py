@@ -6,7 +6,7 @@ Both estimators compute ``net.kernel`` between the training inputs at ``fit`` an
 new inputs to them at ``predict``, and return the predictions of
 :mod:`ntk_rs.predict`. ``ridge`` and ``t`` are scale-free: with
 ``κ = mean(diag K_train)``, the ridge is ``ridge · κ`` and the learning rate ``1 / κ``,
-so scaling the inputs (which scales the kernel, SPEC §4) does not change the predictions.
+so scaling the inputs (which scales the kernel, spec §4) does not change the predictions.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Two-layer ReLU kernels on the sphere: arc-cosine kernels, the NTK, their Mercer spectra.
 
-For ``x, y`` on the sphere ``S^{p-1}`` the two-layer kernels of SPEC §2 are
+For ``x, y`` on the sphere ``S^{p-1}`` the two-layer kernels of spec §2 are
 functions of ``u = ⟨x, y⟩`` only: ``κ0`` (step), ``κ1`` (ReLU, the random-feature
 kernel) and ``κ_NTK(u) = u κ0(u) + κ1(u)``. By Funk–Hecke such a kernel is
 diagonal in spherical harmonics,

@@ -13,7 +13,7 @@
 //! [`Real::ASIN`], one table per precision), evaluated by
 //! Estrin's scheme ([`polynomial`]). Then `κ1 = c κ0 + sqrt(1 − c²)/π` with
 //! `1 − c² = 2 · (1 − a)/2 · (1 + a)`, without cancellation near `c = ±1`
-//! where `sqrt(1 − c²)` is most sensitive (SPEC §4). `c = ±1` and `c = 0`
+//! where `sqrt(1 − c²)` is most sensitive (spec §4). `c = ±1` and `c = 0`
 //! give `κ0 ∈ {0, 1/2, 1}` and `κ1(±1) ∈ {0, 1}` exactly.
 //!
 //! Error bound, for an exact `c`, against the exact values (the polynomial's

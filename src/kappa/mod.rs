@@ -1,4 +1,4 @@
-//! The arc-cosine kernels of the ReLU (SPEC §2): κ0 and κ1 by their
+//! The arc-cosine kernels of the ReLU (spec §2): κ0 and κ1 by their
 //! definitions (with libm, the reference the fast forms are tested
 //! against), vectorisable forms of both ([`arccos`]), and the pointwise
 //! ReLU step of the recursion built on them, over a row of a map

@@ -1,4 +1,4 @@
-//! The ReLU step of the recursion (SPEC §2) over a row of a map:
+//! The ReLU step of the recursion (spec §2) over a row of a map:
 //! `B1 = N N' κ1(c)`, `B0 = κ0(c)` from Σ and the two signals' norms, and
 //! the tangent map updated to `B0 ⊙ Γ + B1`.
 
@@ -80,7 +80,7 @@ impl<T> RowNorms<'_, T> {
 }
 
 /// `(B1, B0) = (N N' κ1(c), κ0(c))` with `c = clip(Σ / (N N'), −1, 1)`, both
-/// zero where `N N' = 0` (SPEC §2), whatever Σ holds there (column steps
+/// zero where `N N' = 0` (spec §2), whatever Σ holds there (column steps
 /// leave halo slots stale, see [`crate::maps::cols`]); `c` is `(Σ · 1/N) · 1/N'`
 /// from the inverse norms `inv` ([`inverse_norm`]), which cannot overflow
 /// (`|Σ| ≤ N N'`).
@@ -127,7 +127,7 @@ pub fn relu_row<T: Real, const FMA: bool>(norms: &RowNorms<'_, T>, sigma: &mut [
 
 /// The ReLU step where a signal meets itself at the same position: `c = 1`
 /// exactly, so `B1 = N N'` and `B0 = 1` (zero where `N N' = 0`), without
-/// the rounding of `Σ / (N N')` that `sqrt(1 − c²)` would amplify (SPEC §4).
+/// the rounding of `Σ / (N N')` that `sqrt(1 − c²)` would amplify (spec §4).
 #[inline(always)]
 pub fn relu_self<T: Real, const FMA: bool>(
     norms: &RowNorms<'_, T>,

@@ -1,4 +1,4 @@
-//! What is computed: the network as plain data (SPEC §1, §3), its
+//! What is computed: the network as plain data (spec §1, §3), its
 //! validation and the grid each layer works on; and, for a network on a
 //! given input grid, the plan of the computation ([`plan::Plan`]): which
 //! pairs of positions each map stores ([`axis`]), the linear steps between

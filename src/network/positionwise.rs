@@ -64,7 +64,7 @@ impl PositionPlan {
 }
 
 /// The patch step along one axis: output `i` is the sum of inputs
-/// `i + first + t`, `t < size` (SPEC §3: `first = −(s−1)//2` for "same"
+/// `i + first + t`, `t < size` (spec §3: `first = −(s−1)//2` for "same"
 /// and "circular", 0 for "valid"), those outside the grid read as zero or
 /// wrapped.
 #[derive(Clone, Debug, PartialEq)]

@@ -1,4 +1,4 @@
-//! The patch and pooling steps of SPEC §3 along one axis, as linear maps
+//! The patch and pooling steps of spec §3 along one axis, as linear maps
 //! between the stored pairs of two maps ([`AxisPairs`]), compiled once into
 //! strided runs; and their forms along the columns of a map ([`ColOp`]) and
 //! the rows of a row group ([`RowShift`]).
@@ -113,7 +113,7 @@ impl AxisOp {
     }
 }
 
-/// Offsets `v` a patch of `size` reads (SPEC §3).
+/// Offsets `v` a patch of `size` reads (spec §3).
 fn patch_taps(size: usize, padding: Padding) -> std::ops::Range<isize> {
     let first = match padding {
         Padding::Valid => 0,

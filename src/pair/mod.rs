@@ -127,7 +127,7 @@ pub fn kernel<T: Real>(
     scaled.scaled(a.exponent + b.exponent)
 }
 
-/// A signal with itself: on the diagonal `c = 1` exactly (SPEC §4). A
+/// A signal with itself: on the diagonal `c = 1` exactly (spec §4). A
 /// vector's has a closed form (the recursion's operations without its
 /// set-up); other signals go through the rows, whose self pairs are exact.
 fn self_kernel<T: Real>(plan: &Plan, s: &Signal<T>, ntk: bool, ws: &mut Workspace<T>) -> Values {
@@ -304,7 +304,7 @@ mod tests {
     #[test]
     fn portable_and_simd_builds_agree() {
         let (best, portable) = (values::<f64>(&net(), Isa::best()), values::<f64>(&net(), Isa::portable()));
-        // One rounding apart (fused or not), magnified near c = ±1 (SPEC §4).
+        // One rounding apart (fused or not), magnified near c = ±1 (spec §4).
         close(&best, &portable, 1e-9);
     }
 

@@ -1,4 +1,4 @@
-//! The recursion of SPEC §2 for two signals, segment by segment and row
+//! The recursion of spec §2 for two signals, segment by segment and row
 //! group by row group (see [`crate::network::plan`]), one row at a time: a
 //! row of Σ is combined from a few rows of the previous map and patched
 //! along its columns ([`patch_row`]), put through the ReLU step with the
