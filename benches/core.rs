@@ -50,10 +50,11 @@ fn bench_pair_in<T: Real>(
     let readout = Plan::new(net, grid, Target::Readout).unwrap();
     let norms = Plan::new(net, grid, Target::Norms).unwrap();
     let x = workloads::signals(shape, 2, 7);
-    let mut buffers = Buffers::new(&norms);
-    let s: Vec<Signal<T>> =
-        (0..2).map(|i| Signal::new(x.index_axis(ndarray::Axis(0), i), &norms, &mut buffers)).collect();
-    let mut ws = Workspace::new(&readout);
+    let mut buffers = Buffers::new(&norms).unwrap();
+    let s: Vec<Signal<T>> = (0..2)
+        .map(|i| Signal::new(x.index_axis(ndarray::Axis(0), i), &norms, &mut buffers).unwrap())
+        .collect();
+    let mut ws = Workspace::new(&readout).unwrap();
     group.bench_function(id, |b| b.iter(|| kernel(&readout, &s[0], &s[1], false, true, black_box(&mut ws))));
 }
 

@@ -6,6 +6,9 @@ use std::fmt;
 pub enum Error {
     /// An argument the caller can fix; the message names it.
     Invalid(String),
+    /// More memory than the system can give; the message says how much, for
+    /// what, and what to change.
+    Memory(String),
     /// The caller asked the computation to stop (Ctrl-C from Python).
     Cancelled,
 }
@@ -13,7 +16,7 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Invalid(msg) => f.write_str(msg),
+            Error::Invalid(msg) | Error::Memory(msg) => f.write_str(msg),
             Error::Cancelled => f.write_str("computation cancelled"),
         }
     }

@@ -36,6 +36,7 @@ mod error;
 mod gram;
 mod kappa;
 mod maps;
+mod memory;
 mod network;
 mod pair;
 #[cfg(feature = "python")]
@@ -46,7 +47,10 @@ mod simd;
 mod threads;
 
 pub use error::{Error, Result};
-pub use gram::{Footprint, Gram, Inputs, Kind, SelfKernels, footprint, gram, gram_into, self_kernels};
+pub use gram::{
+    BLOCK_MEMORY, Footprint, Gram, Inputs, Kind, SelfKernels, footprint, gram, gram_into, prepare,
+    self_kernels,
+};
 pub use network::{Layer, Net, Padding, Pool};
 pub use simd::Precision;
 pub use threads::{Control, num_threads, set_num_threads};

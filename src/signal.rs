@@ -6,8 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use ndarray::{ArrayView, IxDyn};
 
+use crate::error::Result;
 use crate::kappa::relu::inverse_norm;
 use crate::maps;
+use crate::memory;
 use crate::network::plan::{Path, Plan, Space};
 use crate::recursion::{self, Sides};
 use crate::simd::{Isa, Kernel, Real, binary_exponent, times_pow2};
@@ -45,14 +47,15 @@ pub struct LayerMaps<T> {
 
 impl<T: Real> LayerMaps<T> {
     /// Zero maps of `sizes` values.
-    pub fn zeros(sizes: impl Iterator<Item = usize>) -> LayerMaps<T> {
+    pub fn zeros(sizes: impl Iterator<Item = usize>) -> Result<LayerMaps<T>> {
         let ends: Vec<usize> = sizes
             .scan(0, |end, size| {
                 *end += size;
                 Some(*end)
             })
             .collect();
-        LayerMaps { values: vec![T::zero(); ends.last().copied().unwrap_or(0)], ends }
+        let values = memory::filled(ends.last().copied().unwrap_or(0), T::zero(), "a signal's norm maps")?;
+        Ok(LayerMaps { values, ends })
     }
 }
 
@@ -95,9 +98,13 @@ impl<T: Real> Signal<T> {
 
     /// `x` is one signal, channels last; `plan` is the plan of the network
     /// for [`Target::Norms`](crate::network::plan::Target::Norms).
-    pub fn new(x: ArrayView<'_, f64, IxDyn>, plan: &Plan, buffers: &mut recursion::Buffers<T>) -> Signal<T> {
+    pub fn new(
+        x: ArrayView<'_, f64, IxDyn>,
+        plan: &Plan,
+        buffers: &mut recursion::Buffers<T>,
+    ) -> Result<Signal<T>> {
         let channels = x.shape()[x.ndim() - 1];
-        let mut planar = vec![T::zero(); x.len()];
+        let mut planar = memory::filled(x.len(), T::zero(), "a signal's copy")?;
         // Logical order is position-major, channel-minor (a copy first when
         // `x` is not contiguous: iterating a view of dynamic dimension
         // element by element cost more than the pairs of small signals).
@@ -109,13 +116,13 @@ impl<T: Real> Signal<T> {
         // layer's norms off the diagonal of its Σ.
         let zeros = || LayerMaps::zeros(plan.layers.iter().map(|l| l.patched.positions()));
         let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
-        let mut own = Signal { planar, norms: zeros(), inverse: zeros(), key, exponent };
+        let mut own = Signal { planar, norms: zeros()?, inverse: zeros()?, key, exponent };
         if plan.path == Path::Vectors {
             own.vector_norms(plan.isa);
         } else {
             recursion::run(plan, &mut own, true, false, buffers);
         }
-        own
+        Ok(own)
     }
 
     /// The norms of a vector (one position, no patches) without the
@@ -249,8 +256,9 @@ pub fn test_cases<T: Real>(x: &ndarray::ArrayD<f64>, norms: &Plan) -> Vec<(Isa, 
     };
     isas.into_iter()
         .map(|isa| {
-            let mut buffers = recursion::Buffers::new(norms);
-            let s = x.axis_iter(ndarray::Axis(0)).map(|v| Signal::new(v, norms, &mut buffers)).collect();
+            let mut buffers = recursion::Buffers::new(norms).unwrap();
+            let s =
+                x.axis_iter(ndarray::Axis(0)).map(|v| Signal::new(v, norms, &mut buffers).unwrap()).collect();
             (isa, rtol, s)
         })
         .collect()
@@ -278,10 +286,10 @@ mod tests {
         ];
         fn check<T: Real>(plan: &Plan, values: &[f64]) {
             let x = ndarray::ArrayView::from_shape(vec![values.len()], values).unwrap();
-            let closed = Signal::<T>::new(x, plan, &mut recursion::Buffers::new(plan));
-            let zeros = || LayerMaps::zeros([1; 4].into_iter());
+            let closed = Signal::<T>::new(x, plan, &mut recursion::Buffers::new(plan).unwrap()).unwrap();
+            let zeros = || LayerMaps::zeros([1; 4].into_iter()).unwrap();
             let mut run = Signal { norms: zeros(), inverse: zeros(), ..closed.clone() };
-            recursion::run(plan, &mut run, true, false, &mut recursion::Buffers::new(plan));
+            recursion::run(plan, &mut run, true, false, &mut recursion::Buffers::new(plan).unwrap());
             assert_eq!((&closed.norms, &closed.inverse), (&run.norms, &run.inverse));
             assert!(closed.norms[0][0] > T::zero() || values.iter().all(|&v| v == 0.0));
         }

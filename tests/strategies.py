@@ -41,8 +41,10 @@ def _grid_after(grid, layer):
 @st.composite
 def networks(draw, dims, grid, max_depth=4, max_patch=5):
     """A network of 1 to ``max_depth`` layers with patches of at most ``max_patch``
-    positions per axis that inputs on ``grid`` fit: a 'valid' patch is shrunk to fit
-    the grid it meets."""
+    positions per axis that inputs on ``grid`` fit: a 'valid' or 'circular' patch is
+    shrunk to fit the grid it meets, and a 'circular' layer pools with a filter no longer
+    than its grid (longer ones are refused, spec §5). 'same' patches and filters longer
+    than the grid are kept: the engine clips them."""
     layers = []
     for _ in range(draw(st.integers(1, max_depth))):
         padding = draw(st.sampled_from(PADDINGS))
@@ -56,10 +58,13 @@ def networks(draw, dims, grid, max_depth=4, max_patch=5):
                     st.tuples(*[st.integers(1, max_patch)] * dims),
                 )
             )
-            if padding == "valid" and patch is not None:
+            if padding in ("valid", "circular") and patch is not None:
                 sizes = (patch,) * dims if isinstance(patch, int) else patch
                 patch = tuple(min(s, L) for s, L in zip(sizes, grid))
-        layer = nk.Layer(patch=patch, padding=padding, pool=draw(pools()))
+        pool = draw(pools())
+        if padding == "circular" and dims and len(pool.h) > min(grid):
+            pool = nk.Pool.strided(pool.stride)
+        layer = nk.Layer(patch=patch, padding=padding, pool=pool)
         layers.append(layer)
         grid = _grid_after(grid, layer)
     return nk.CNN(layers)

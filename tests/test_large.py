@@ -217,13 +217,16 @@ def test_memory_guard_names_the_block_size(monkeypatch):
     assert per_signal == 8 * (60 + 2 * (30 + 9))
     assert memory.footprint(NET, (6, 5, 2), "float32")[0] == 4 * (60 + 2 * (30 + 9))
     threads = nk.get_num_threads()
-    # Room for blocks of 10 signals (rows and columns) but not 20.
-    monkeypatch.setattr(memory, "available", lambda: per_signal * 30 + per_thread * threads)
-    monkeypatch.setattr(memory, "GUARD_FROM", 0)
+    # A budget with room for blocks of 10 signals (rows and columns) but not 20.
+    monkeypatch.setenv(memory.MEMORY_LIMIT_ENV, str(per_signal * 30 + per_thread * threads))
+    assert memory.available() == per_signal * 30 + per_thread * threads
     out = np.zeros((40, 40))
     NET.kernel(X, out=out, block_size=10)
     np.testing.assert_array_equal(out, want)
-    with pytest.raises(MemoryError, match="smaller block_size \\(now 20;"):
+    with pytest.raises(MemoryError, match="for blocks of 20 signals.*; or pass a smaller block_size"):
+        NET.kernel(X, out=out, block_size=20)
+    monkeypatch.setenv(memory.MEMORY_LIMIT_ENV, "lots")
+    with pytest.raises(ValueError, match="NTK_RS_MEMORY_LIMIT must be a number of bytes"):
         NET.kernel(X, out=out, block_size=20)
 
 

@@ -11,6 +11,8 @@ defined in the repository's ``docs/spec.md``, which docstrings cite as "spec §n
 
 from __future__ import annotations
 
+import operator
+
 from . import _core
 from .network import CNN, Layer, Pool
 
@@ -28,11 +30,15 @@ def set_num_threads(n: int | None) -> None:
     if n is None:
         _core.set_num_threads(0)
         return
-    if isinstance(n, bool) or not isinstance(n, int):
+    if isinstance(n, bool):
         raise TypeError(f"n must be a positive integer or None, got {n!r}")
+    try:
+        n = operator.index(n)  # NumPy integers too
+    except TypeError:
+        raise TypeError(f"n must be a positive integer or None, got {n!r}") from None
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    _core.set_num_threads(n)
+    _core.set_num_threads(min(n, 2**63))  # larger counts are refused by the engine as too many
 
 
 def get_num_threads() -> int:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import math
 import operator
+import threading
 from collections.abc import Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal, Union
 
@@ -120,8 +122,10 @@ class Pool:
             return (1.0 / p["size"],) * p["size"]
         if self.kind == "gaussian":
             s, sigma = p["stride"], p["sigma"]
-            w = [math.exp(-(j * j) / (2 * sigma * sigma)) for j in range(-s, s + 1)]
-            return tuple(v / sum(w) for v in w)
+            # (j/σ)² first: a tiny σ gives zeros off the centre, not 0/0.
+            w = [math.exp(-0.5 * (j / sigma) ** 2) for j in range(-s, s + 1)]
+            total = math.fsum(w)
+            return tuple(v / total for v in w)
         if self.kind == "filter":
             return p["h"]
         return ()
@@ -226,17 +230,33 @@ def as_float64(value: object, name: str) -> np.ndarray:
     return arr.astype(np.float64, copy=False)
 
 
-def as_signals(X: object, name: str) -> np.ndarray:
+def as_signals(X: object, name: str, offset: int = 0) -> np.ndarray:
     """``X`` as an aligned float64 array of 2 to 4 dimensions with finite
-    values, without copying when it already is one."""
+    values, without copying when it already is one. ``offset``: the index of
+    ``X``'s first signal in a larger input, for the messages."""
     arr = as_float64(X, name)
     if not arr.flags.aligned:  # e.g. a memmap at an odd offset: the engine reads aligned floats
         arr = arr.copy()
     check_shape(arr.shape, name)
-    if not np.isfinite(arr).all():
-        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
-        raise ValueError(f"{name} contains NaN or infinity (first at index {bad})")
+    check_finite(arr, name, offset)
     return arr
+
+
+#: Bytes of input checked at a time for NaN and infinity.
+_CHECK_BYTES = 8 << 20
+
+
+def check_finite(arr: np.ndarray, name: str, offset: int = 0) -> None:
+    """ValueError naming ``name`` and the first non-finite value's index (the
+    first axis counted from ``offset``), checking a few MiB at a time: no
+    temporary as large as the input."""
+    step = max(1, _CHECK_BYTES // max(1, arr[:1].nbytes))
+    for i in range(0, len(arr), step):
+        part = arr[i : i + step]
+        if not np.isfinite(part).all():
+            bad = np.argwhere(~np.isfinite(part))[0]
+            index = (offset + i + int(bad[0]), *(int(j) for j in bad[1:]))
+            raise ValueError(f"{name} contains NaN or infinity (first at index {index})")
 
 
 def check_out(out: object, kind: str, shape: tuple[int, int], inputs: tuple) -> tuple:
@@ -270,6 +290,34 @@ def check_out(out: object, kind: str, shape: tuple[int, int], inputs: tuple) -> 
     if kind == "both":
         return out
     return (out, None) if kind == "ntk" else (None, out)
+
+
+#: The caller-provided outputs that calls in progress are writing, and its lock.
+_WRITTEN: list[np.ndarray] = []
+_WRITTEN_LOCK = threading.Lock()
+
+
+@contextmanager
+def _writing(outs: tuple, inputs: tuple):
+    """Registers ``outs`` as written for the duration of a call: ``ValueError``
+    naming ``out`` where a call in progress (in another thread) writes the same
+    memory, and naming ``X`` or ``Z`` where it writes memory this call reads."""
+    with _WRITTEN_LOCK:
+        for name, arr in (("out", o) for o in outs):
+            if any(np.shares_memory(arr, other) for other in _WRITTEN):
+                raise ValueError(
+                    f"{name} is being written by another call in progress (another thread): "
+                    "give each concurrent call its own out"
+                )
+        for name, arr in zip(("X", "Z"), inputs):
+            if arr is not None and any(np.shares_memory(arr, other) for other in _WRITTEN):
+                raise ValueError(f"{name} shares memory with the out of another call in progress")
+        _WRITTEN.extend(outs)
+    try:
+        yield
+    finally:
+        with _WRITTEN_LOCK:
+            _WRITTEN[:] = [w for w in _WRITTEN if not any(w is o for o in outs)]
 
 
 def check_kind(kind: object) -> str:
@@ -320,8 +368,8 @@ class CNN:
     layers: tuple[Layer, ...]
 
     def __init__(self, layers: Iterable[Layer]) -> None:
-        if isinstance(layers, Layer):
-            raise TypeError("layers must be a sequence of Layer, e.g. CNN([Layer(patch=3)])")
+        if isinstance(layers, Layer) or not isinstance(layers, Iterable) or isinstance(layers, str | bytes):
+            raise TypeError(f"layers must be a sequence of Layer, e.g. CNN([Layer(patch=3)]), got {layers!r}")
         layers = tuple(layers)
         if not layers:
             raise ValueError("layers: a network needs at least one layer")
@@ -411,7 +459,8 @@ class CNN:
         block = memory.plan(layers, X.shape[1:], dtype, n, m, block_size, new_bytes)
         if outs is None:
             outs = tuple(np.empty((n, m)) if kind in (k, "both") else None for k in ("ntk", "rf"))
-        with Progress(progress, n * (n + 1) // 2 if Z is None else n * m) as report:
+        given = () if out is None else tuple(o for o in outs if o is not None)
+        with _writing(given, (X, Z)), Progress(progress, n * (n + 1) // 2 if Z is None else n * m) as report:
             _core.kernel(layers, X, Z, *outs, block, dtype, report if report.active else None)
         return _pick(kind, outs)
 

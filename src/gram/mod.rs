@@ -13,8 +13,9 @@ use ndarray::{Array1, Array2, ArrayView, ArrayViewMut2, Axis, IxDyn};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result, invalid};
+use crate::memory;
 use crate::network::Net;
-use crate::network::plan::{Path, Target};
+use crate::network::plan::{Path, Plan, Target};
 use crate::pair::{self, Values, Workspace};
 use crate::recursion;
 use crate::signal::Signal;
@@ -148,8 +149,8 @@ fn gram_in<T: Real>(
     block: usize,
     control: &Control,
 ) -> Result<()> {
-    let readout = reuse::plan(net, inputs.grid(), Target::Readout)?;
-    let norms = reuse::plan(net, inputs.grid(), Target::Norms)?;
+    let readout = reuse::plan(net, inputs.grid(), Target::Readout, control)?;
+    let norms = reuse::plan(net, inputs.grid(), Target::Norms, control)?;
     let (n, m) = inputs.shape();
     if n == 0 || m == 0 {
         return Ok(());
@@ -157,6 +158,8 @@ fn gram_in<T: Real>(
     let symmetric = inputs.z.is_none();
     threads::install(|| {
         let threads = rayon::current_num_threads();
+        let footprint = footprint_of::<T>(&readout, &norms, inputs.channels());
+        guard(footprint, (n, m), block, 0, threads)?;
         for r0 in (0..n).step_by(block) {
             let rows = r0..r0.saturating_add(block).min(n);
             let xs = Signals::<T>::new(&inputs.x, rows.clone(), &norms, control)?;
@@ -173,12 +176,9 @@ fn gram_in<T: Real>(
                 let vectors = readout.path == Path::Vectors;
                 tiles::tiles(rows.clone(), cols, symmetric, threads, vectors).par_iter().try_for_each(
                     |tile| {
-                        if control.is_cancelled() {
-                            return Err(Error::Cancelled);
-                        }
-                        let mut ws = reuse::workspace::<Workspace<T>>(&readout);
-                        let done = tile.compute(&readout, (&xs, zs), writers, &mut ws, control);
-                        control.advance(done);
+                        control.check()?;
+                        let mut ws = reuse::workspace::<Workspace<T>>(&readout)?;
+                        tile.compute(&readout, (&xs, zs), writers, &mut ws, control);
                         Ok(())
                     },
                 )?;
@@ -209,20 +209,93 @@ pub struct Footprint {
 /// maps computed in `precision`.
 pub fn footprint(net: &Net, grid: &[usize], channels: usize, precision: Precision) -> Result<Footprint> {
     match precision {
-        Precision::F64 => footprint_in::<f64>(net, grid, channels),
-        Precision::F32 => footprint_in::<f32>(net, grid, channels),
+        Precision::F64 => footprint_in::<f64>(net, grid, channels, &Control::default()),
+        Precision::F32 => footprint_in::<f32>(net, grid, channels, &Control::default()),
     }
 }
 
-fn footprint_in<T: Real>(net: &Net, grid: &[usize], channels: usize) -> Result<Footprint> {
-    let readout = reuse::plan(net, grid, Target::Readout)?;
-    let norms = reuse::plan(net, grid, Target::Norms)?;
+fn footprint_in<T: Real>(net: &Net, grid: &[usize], channels: usize, control: &Control) -> Result<Footprint> {
+    let readout = reuse::plan(net, grid, Target::Readout, control)?;
+    let norms = reuse::plan(net, grid, Target::Norms, control)?;
+    Ok(footprint_of::<T>(&readout, &norms, channels))
+}
+
+/// The footprint of signals of `channels` with the readout and norms plans.
+fn footprint_of<T: Real>(readout: &Plan, norms: &Plan, channels: usize) -> Footprint {
     // A thread keeps one workspace for pairs and buffers for signals.
-    Ok(Footprint {
-        per_signal: Signal::<T>::bytes_for(&norms, channels),
-        per_thread: Workspace::<T>::bytes_for(&readout, channels)
-            + recursion::Buffers::<T>::slots_for(&norms, channels) * size_of::<T>(),
-    })
+    Footprint {
+        per_signal: Signal::<T>::bytes_for(norms, channels),
+        per_thread: Workspace::<T>::bytes_for(readout, channels)
+            + recursion::Buffers::<T>::slots_for(norms, channels) * size_of::<T>(),
+    }
+}
+
+/// By default a block's per-signal data (its rows' and columns' signals)
+/// stays under this many bytes.
+pub const BLOCK_MEMORY: usize = 1 << 30;
+
+/// The block size of a call of `n × m` pairs of signals of `grid ×
+/// channels` through `net` in `precision`: `block`, else one that keeps a
+/// block's per-signal data under [`BLOCK_MEMORY`]. Checks first that the
+/// call fits in the memory available ([`crate::memory::guard`]): `outputs`
+/// bytes of outputs the caller will allocate, the per-signal data of a
+/// block's rows and columns, and a workspace per thread of the pool that
+/// will run it; otherwise an [`Error::Memory`] naming the largest of them.
+#[allow(clippy::too_many_arguments)]
+pub fn prepare(
+    net: &Net,
+    grid: &[usize],
+    channels: usize,
+    precision: Precision,
+    (n, m): (usize, usize),
+    block: Option<usize>,
+    outputs: u128,
+    control: &Control,
+) -> Result<usize> {
+    if block == Some(0) {
+        return Err(invalid!("block_size must be >= 1"));
+    }
+    let footprint = match precision {
+        Precision::F64 => footprint_in::<f64>(net, grid, channels, control)?,
+        Precision::F32 => footprint_in::<f32>(net, grid, channels, control)?,
+    };
+    let block = block.unwrap_or(BLOCK_MEMORY / (2 * footprint.per_signal).max(1)).clamp(1, n.max(m).max(1));
+    guard(footprint, (n, m), block, outputs, threads::current()?)?;
+    Ok(block)
+}
+
+/// [`memory::guard`] on the parts of a Gram matrix call.
+fn guard(
+    footprint: Footprint,
+    (n, m): (usize, usize),
+    block: usize,
+    outputs: u128,
+    threads: usize,
+) -> Result<()> {
+    let signals = footprint.per_signal as u128 * (block.min(n) + block.min(m)) as u128;
+    let per_thread = footprint.per_thread as u128;
+    let threads_advice = if per_thread * 2 > memory::available()?.map_or(u128::MAX, u128::from) {
+        "one thread's workspace alone is too large for this network on signals this large: use smaller signals"
+    } else {
+        "use fewer threads (ntk_rs.set_num_threads): every thread holds a workspace of this size"
+    };
+    memory::guard(&[
+        memory::Part {
+            what: "the output".into(),
+            bytes: outputs,
+            advice: "pass out= (e.g. a numpy.memmap on disk), or use ntk_rs.blocks.GramJob",
+        },
+        memory::Part {
+            what: format!("blocks of {block} signals ({} each)", memory::size(footprint.per_signal as u128)),
+            bytes: signals,
+            advice: "pass a smaller block_size: memory grows linearly with it",
+        },
+        memory::Part {
+            what: format!("{threads} threads ({} each)", memory::size(per_thread)),
+            bytes: memory::mul(per_thread, threads as u128),
+            advice: threads_advice,
+        },
+    ])
 }
 
 /// `K(x_i, x_i)` of every signal of `inputs` (without `z`), without the
@@ -252,22 +325,27 @@ fn self_values<T: Real>(
     kind: Kind,
     control: &Control,
 ) -> Result<Vec<Values>> {
-    let readout = reuse::plan(net, inputs.grid(), Target::Readout)?;
-    let norms = reuse::plan(net, inputs.grid(), Target::Norms)?;
+    let readout = reuse::plan(net, inputs.grid(), Target::Readout, control)?;
+    let norms = reuse::plan(net, inputs.grid(), Target::Norms, control)?;
     let ntk = kind != Kind::Rf;
+    let n = inputs.x.shape()[0];
     threads::install(|| {
+        // Each thread holds its workspaces and one signal at a time.
+        let mut footprint = footprint_of::<T>(&readout, &norms, inputs.channels());
+        footprint.per_thread += footprint.per_signal;
+        let outputs = 8 * n as u128 * if kind == Kind::Both { 2 } else { 1 };
+        guard(Footprint { per_signal: 0, ..footprint }, (n, n), 1, outputs, rayon::current_num_threads())?;
         (0..inputs.x.shape()[0])
             .into_par_iter()
             .map_init(
                 || {
-                    let buffers = reuse::workspace::<recursion::Buffers<T>>(&norms);
-                    (buffers, reuse::workspace::<Workspace<T>>(&readout))
+                    let buffers = reuse::workspace::<recursion::Buffers<T>>(&norms)?;
+                    Ok::<_, Error>((buffers, reuse::workspace::<Workspace<T>>(&readout)?))
                 },
-                |(buffers, ws), i| {
-                    if control.is_cancelled() {
-                        return Err(Error::Cancelled);
-                    }
-                    let s = Signal::new(inputs.x.index_axis(Axis(0), i), &norms, buffers);
+                |lent, i| {
+                    control.check()?;
+                    let (buffers, ws) = lent.as_mut().map_err(|e| e.clone())?;
+                    let s = Signal::new(inputs.x.index_axis(Axis(0), i), &norms, buffers)?;
                     control.advance(1);
                     Ok(pair::kernel(&readout, &s, &s, true, ntk, ws))
                 },

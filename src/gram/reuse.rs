@@ -14,6 +14,7 @@ use crate::network::plan::{Plan, Target};
 use crate::pair::Workspace;
 use crate::recursion;
 use crate::simd::Real;
+use crate::threads::Control;
 
 /// Plans kept, the most recently used first.
 const PLANS: usize = 8;
@@ -44,9 +45,9 @@ fn lock<T>(m: &'static Mutex<T>) -> MutexGuard<'static, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// `Plan::new(net, grid, target)`, built once for the last few networks
-/// and grids.
-pub fn plan(net: &Net, grid: &[usize], target: Target) -> Result<Arc<Plan>> {
+/// `Plan::build(net, grid, target, control)`, built once for the last few
+/// networks and grids.
+pub fn plan(net: &Net, grid: &[usize], target: Target, control: &Control) -> Result<Arc<Plan>> {
     let found = |p: &Planned| p.target == target && p.grid == grid && p.net == *net;
     {
         let mut planned = lock(&PLANNED);
@@ -57,7 +58,7 @@ pub fn plan(net: &Net, grid: &[usize], target: Target) -> Result<Arc<Plan>> {
             return Ok(plan);
         }
     }
-    let plan = Arc::new(Plan::new(net, grid, target)?);
+    let plan = Arc::new(Plan::build(net, grid, target, control)?);
     let mut planned = lock(&PLANNED);
     planned.insert(0, Planned { net: net.clone(), grid: grid.to_vec(), target, plan: Arc::clone(&plan) });
     planned.truncate(PLANS);
@@ -65,14 +66,14 @@ pub fn plan(net: &Net, grid: &[usize], target: Target) -> Result<Arc<Plan>> {
 }
 
 /// A thread's buffers for a plan, kept between calls.
-pub trait Reusable: Any + Send {
-    fn new(plan: &Plan) -> Self;
+pub trait Reusable: Any + Send + Sized {
+    fn new(plan: &Plan) -> Result<Self>;
     /// Bytes held now.
     fn bytes(&self) -> usize;
 }
 
 impl<T: Real> Reusable for Workspace<T> {
-    fn new(plan: &Plan) -> Self {
+    fn new(plan: &Plan) -> Result<Self> {
         Workspace::new(plan)
     }
 
@@ -82,7 +83,7 @@ impl<T: Real> Reusable for Workspace<T> {
 }
 
 impl<T: Real> Reusable for recursion::Buffers<T> {
-    fn new(plan: &Plan) -> Self {
+    fn new(plan: &Plan) -> Result<Self> {
         recursion::Buffers::new(plan)
     }
 
@@ -93,14 +94,17 @@ impl<T: Real> Reusable for recursion::Buffers<T> {
 
 /// A `W` for `plan`: a spare one if there is one, returned to the spares
 /// when dropped.
-pub fn workspace<W: Reusable>(plan: &Arc<Plan>) -> Lent<W> {
+pub fn workspace<W: Reusable>(plan: &Arc<Plan>) -> Result<Lent<W>> {
     let spare = {
         let mut spare = lock(&SPARE);
         let i = spare.iter().rposition(|(p, ws)| Arc::ptr_eq(p, plan) && ws.is::<W>());
         i.and_then(|i| spare.remove(i).1.downcast::<W>().ok())
     };
-    let ws = spare.map_or_else(|| W::new(plan), |ws| *ws);
-    Lent { plan: Arc::clone(plan), ws: Some(ws) }
+    let ws = match spare {
+        Some(ws) => *ws,
+        None => W::new(plan)?,
+    };
+    Ok(Lent { plan: Arc::clone(plan), ws: Some(ws) })
 }
 
 /// See [`workspace`].
@@ -149,17 +153,17 @@ mod tests {
 
     #[test]
     fn plans_are_built_once_per_network_grid_and_target() {
-        let a = plan(&net(3), &[10], Target::Readout).unwrap();
-        assert!(Arc::ptr_eq(&a, &plan(&net(3), &[10], Target::Readout).unwrap()));
+        let a = plan(&net(3), &[10], Target::Readout, &Control::default()).unwrap();
+        assert!(Arc::ptr_eq(&a, &plan(&net(3), &[10], Target::Readout, &Control::default()).unwrap()));
         for other in [
-            plan(&net(5), &[10], Target::Readout).unwrap(),
-            plan(&net(3), &[11], Target::Readout).unwrap(),
-            plan(&net(3), &[10], Target::Norms).unwrap(),
+            plan(&net(5), &[10], Target::Readout, &Control::default()).unwrap(),
+            plan(&net(3), &[11], Target::Readout, &Control::default()).unwrap(),
+            plan(&net(3), &[10], Target::Norms, &Control::default()).unwrap(),
         ] {
             assert!(!Arc::ptr_eq(&a, &other));
         }
         assert_eq!(*a, Plan::new(&net(3), &[10], Target::Readout).unwrap());
-        assert!(plan(&net(3), &[2, 2, 2], Target::Readout).is_err());
+        assert!(plan(&net(3), &[2, 2, 2], Target::Readout, &Control::default()).is_err());
     }
 
     /// Spare `W`s of `plan`.
@@ -169,22 +173,24 @@ mod tests {
 
     #[test]
     fn workspaces_are_reused_for_their_plan_and_precision_only() {
-        let (a, b) =
-            (plan(&net(3), &[12], Target::Readout).unwrap(), plan(&net(3), &[13], Target::Readout).unwrap());
+        let (a, b) = (
+            plan(&net(3), &[12], Target::Readout, &Control::default()).unwrap(),
+            plan(&net(3), &[13], Target::Readout, &Control::default()).unwrap(),
+        );
         type W64 = Workspace<f64>;
         type W32 = Workspace<f32>;
-        drop(workspace::<W64>(&a));
+        drop(workspace::<W64>(&a).unwrap());
         assert_eq!(spares::<W64>(&a), 1);
-        let held = workspace::<W64>(&a);
+        let held = workspace::<W64>(&a).unwrap();
         assert_eq!(spares::<W64>(&a), 0);
-        drop((workspace::<W32>(&a), workspace::<W64>(&b)));
+        drop((workspace::<W32>(&a).unwrap(), workspace::<W64>(&b).unwrap()));
         assert_eq!((spares::<W32>(&a), spares::<W64>(&b)), (1, 1));
         drop(held);
         assert_eq!((spares::<W64>(&a), spares::<W32>(&a)), (1, 1));
         assert_eq!(spares::<recursion::Buffers<f64>>(&a), 0);
         // Large workspaces are not kept.
-        let large = plan(&net(3), &[3000], Target::Readout).unwrap();
-        let ws = workspace::<W64>(&large);
+        let large = plan(&net(3), &[3000], Target::Readout, &Control::default()).unwrap();
+        let ws = workspace::<W64>(&large).unwrap();
         assert!(ws.bytes() > SPARE_BYTES);
         drop(ws);
         assert_eq!(spares::<W64>(&large), 0);

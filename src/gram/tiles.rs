@@ -10,7 +10,7 @@ use ndarray::{ArrayView, ArrayViewMut2, Axis, IxDyn};
 use rayon::prelude::*;
 
 use super::reuse;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::network::plan::Plan;
 use crate::pair::{self, TILE_SIDE, Values, Workspace};
 use crate::recursion;
@@ -39,10 +39,8 @@ impl<T: Real> Signals<T> {
             .map_init(
                 || reuse::workspace::<recursion::Buffers<T>>(plan),
                 |buffers, i| {
-                    if control.is_cancelled() {
-                        return Err(Error::Cancelled);
-                    }
-                    Ok(Signal::new(x.index_axis(Axis(0), i), plan, buffers))
+                    control.check()?;
+                    Signal::new(x.index_axis(Axis(0), i), plan, buffers.as_mut().map_err(|e| e.clone())?)
                 },
             )
             .collect::<Result<_>>()?;
@@ -114,8 +112,8 @@ impl Tile {
     }
 
     /// Computes and writes the tile's entries (`xs` holds its rows' signals,
-    /// `zs` its columns'); returns how many pairs it computed. Stops early,
-    /// between pairs, when cancelled.
+    /// `zs` its columns'), counting them in `control`. Stops early, between
+    /// pairs, when cancelled.
     pub(super) fn compute<T: Real>(
         &self,
         plan: &Plan,
@@ -123,7 +121,7 @@ impl Tile {
         out: &Writers<'_>,
         ws: &mut Workspace<T>,
         control: &Control,
-    ) -> u64 {
+    ) {
         let (rows, cols) = (self.rows.0..self.rows.1, self.cols.0..self.cols.1);
         let a: Vec<&Signal<T>> = rows.clone().map(|i| &xs[i]).collect();
         let b: Vec<&Signal<T>> = cols.clone().map(|j| &zs[j]).collect();

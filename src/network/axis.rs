@@ -61,6 +61,36 @@ pub(super) const NONE: u32 = u32::MAX;
 /// of `f32`), so that loops over a row can run over whole vectors.
 pub const ROW_ALIGN: usize = 8;
 
+/// The sizes of an [`AxisPairs`], by arithmetic alone (for estimates made
+/// before anything is built).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Extent {
+    /// Offset groups.
+    pub groups: u128,
+    /// Stored pairs.
+    pub count: u128,
+    /// Slots, halos included.
+    pub size: u128,
+}
+
+impl Extent {
+    /// The extent of `AxisPairs::new(len, wrap, band, halo)`.
+    pub fn of(len: usize, wrap: bool, band: usize, halo: usize) -> Extent {
+        let (len, band, halo) = (len as u128, band as u128, halo as u128);
+        let (groups, count) = if wrap {
+            let groups = if 2 * band + 1 >= len { len } else { 2 * band + 1 };
+            (groups, groups * len)
+        } else {
+            // Σ_{|δ| ≤ b} (len − |δ|).
+            let b = band.min(len - 1);
+            (2 * b + 1, len * (2 * b + 1) - b * (b + 1))
+        };
+        let slots = count + halo * (groups + 1);
+        let size = if halo > 0 { slots.next_multiple_of(ROW_ALIGN as u128) } else { slots };
+        Extent { groups, count, size }
+    }
+}
+
 impl AxisPairs {
     /// The pairs with `|δ| ≤ band` on an axis of `len ≥ 1` positions; a band
     /// at least the axis's reach stores every pair.
@@ -98,7 +128,12 @@ impl AxisPairs {
                 pair_of[r.start + k] = ((r.u + k) as u32, (r.v + k) as u32);
             }
         }
-        AxisPairs { len, wrap, halo, groups, slot, runs, pair_of, size }
+        let pairs = AxisPairs { len, wrap, halo, groups, slot, runs, pair_of, size };
+        debug_assert_eq!(
+            Extent::of(len, wrap, band, halo),
+            Extent { groups: pairs.groups.len() as u128, count: pairs.count() as u128, size: size as u128 }
+        );
+        pairs
     }
 
     /// The single pair `(0, 0)` of an axis the input does not have.
@@ -226,6 +261,26 @@ mod tests {
         assert_eq!(p.locate(0, 2), None);
         assert_eq!(AxisPairs::new(4, false, 9, 0).size(), 16);
         assert_eq!(p.diagonal(), PositionRun { start: 3, len: 4, u: 0, v: 0 });
+    }
+
+    #[test]
+    fn extents_are_the_built_sizes() {
+        for (len, wrap, band, halo) in [
+            (1, false, 0, 0),
+            (4, false, 1, 0),
+            (9, false, 3, 2),
+            (9, false, 20, 1),
+            (7, true, 1, 0),
+            (7, true, 3, 1),
+            (6, true, 2, 3),
+        ] {
+            let p = AxisPairs::new(len, wrap, band, halo);
+            let e = Extent::of(len, wrap, band, halo);
+            assert_eq!(
+                (e.groups, e.count, e.size),
+                (p.groups.len() as u128, p.count() as u128, p.size() as u128)
+            );
+        }
     }
 
     #[test]

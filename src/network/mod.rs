@@ -9,6 +9,8 @@ pub mod plan;
 pub mod positionwise;
 pub mod steps;
 
+#[cfg(test)]
+use crate::error::Error;
 use crate::error::{Result, invalid};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,6 +34,23 @@ pub enum Pool {
 impl Pool {
     pub fn identity() -> Pool {
         Pool::Filter { h: vec![1.0], stride: 1 }
+    }
+
+    /// The pooling along an axis of `len` positions with zero padding: the
+    /// filter without the taps that read outside the axis for every output
+    /// (`|j − (r−1)/2| ≥ len`), trimmed from both ends so that its centre
+    /// stays the centre (spec §5). Exact: those taps only ever read zeros.
+    pub fn along(&self, len: usize) -> Pool {
+        match self {
+            Pool::Filter { h, stride } => {
+                // Offsets `o = j − centre` with `|o| < len`: whenever taps go,
+                // the kept length is odd and the kept centre is the old one.
+                let centre = (h.len() - 1) / 2;
+                let keep = centre.saturating_sub(len - 1)..(centre + len).min(h.len());
+                Pool::Filter { h: h[keep].to_vec(), stride: *stride }
+            }
+            Pool::GlobalAverage => Pool::GlobalAverage,
+        }
     }
 }
 
@@ -128,8 +147,27 @@ impl Net {
                     }
                     g
                 }
-                Padding::Same | Padding::Circular => current.clone(),
+                Padding::Circular => {
+                    if let Some((&len, &s)) = current.iter().zip(&layer.patch).find(|&(&len, &s)| s > len) {
+                        return Err(invalid!(
+                            "layer {k}: a 'circular' patch of size {s} is longer than the grid it \
+                             reads (length {len}, grid {current:?}) and would read positions twice; \
+                             use a patch of at most {len}"
+                        ));
+                    }
+                    current.clone()
+                }
+                Padding::Same => current.clone(),
             };
+            if let (Padding::Circular, Pool::Filter { h, .. }) = (layer.padding, &layer.pool)
+                && let Some(&len) = patched.iter().find(|&&len| h.len() > len)
+            {
+                return Err(invalid!(
+                    "layer {k}: a 'circular' pooling filter of {} taps is longer than the grid it \
+                     pools (length {len}) and would read positions twice; use at most {len} taps",
+                    h.len()
+                ));
+            }
             let pooled: Vec<usize> = match &layer.pool {
                 Pool::Filter { stride, .. } => patched.iter().map(|&l| l.div_ceil(*stride)).collect(),
                 Pool::GlobalAverage => vec![1; patched.len()],
@@ -175,6 +213,57 @@ mod tests {
         ] {
             assert!(Net::new(vec![layer(1, Padding::Same, pool)]).is_err());
         }
+    }
+
+    /// Clipped filters pool as the whole filter does (zero padding), the
+    /// centre kept, for odd and even lengths and every stride.
+    #[test]
+    fn clipped_filters_pool_as_the_whole_filter() {
+        let pool = |h: &[f64], stride: usize, z: &[f64]| -> Vec<f64> {
+            let c = (h.len() as isize - 1) / 2;
+            (0..z.len().div_ceil(stride))
+                .map(|i| {
+                    let at = |j: usize| (stride * i) as isize + j as isize - c;
+                    (0..h.len()).filter_map(|j| z.get(usize::try_from(at(j)).ok()?).map(|v| h[j] * v)).sum()
+                })
+                .collect()
+        };
+        for r in 1..12 {
+            let h: Vec<f64> = (0..r).map(|j| 1.0 + j as f64).collect();
+            for len in 1..7 {
+                let z: Vec<f64> = (0..len).map(|u| (u * 7 % 5) as f64 + 0.5).collect();
+                for stride in 1..4 {
+                    let Pool::Filter { h: clipped, .. } = (Pool::Filter { h: h.clone(), stride }).along(len)
+                    else {
+                        unreachable!()
+                    };
+                    assert!(
+                        clipped.len() <= (2 * len - 1).max(1)
+                            && (clipped.len() == r || clipped.len() % 2 == 1)
+                    );
+                    assert_eq!(
+                        pool(&clipped, stride, &z),
+                        pool(&h, stride, &z),
+                        "r {r} len {len} t {stride}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn circular_steps_longer_than_the_grid_are_refused() {
+        let net = Net::new(vec![layer(5, Padding::Circular, Pool::identity())]).unwrap();
+        assert!(net.grids(&[5, 5]).is_ok());
+        assert!(
+            matches!(net.grids(&[4, 9]), Err(Error::Invalid(m)) if m.contains("'circular' patch of size 5"))
+        );
+        let wide = Pool::Filter { h: vec![0.2; 5], stride: 1 };
+        let net = Net::new(vec![layer(1, Padding::Circular, wide)]).unwrap();
+        assert!(net.grids(&[5, 5]).is_ok());
+        assert!(
+            matches!(net.grids(&[4, 9]), Err(Error::Invalid(m)) if m.contains("pooling filter of 5 taps"))
+        );
     }
 
     #[test]

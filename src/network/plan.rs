@@ -18,12 +18,14 @@
 
 use std::ops::Range;
 
-use super::axis::AxisPairs;
+use super::axis::{AxisPairs, Extent};
 use super::positionwise::PositionPlan;
-use super::steps::{AxisOp, ColOp, RowShift, Terms};
+use super::steps::{AxisOp, ColOp, RowShift, Terms, patch_taps};
 use super::{Net, Padding, Pool};
 use crate::error::{Result, invalid};
+use crate::memory;
 use crate::simd::Isa;
+use crate::threads::Control;
 
 /// The stored pairs of a map: rows (first axis) × columns (second axis).
 #[derive(Clone, Debug, PartialEq)]
@@ -153,11 +155,32 @@ struct AxisLayer {
     patched: usize,
     pooled: usize,
     patch: usize,
+    /// The pooling along this axis, its filter clipped to the axis
+    /// ([`Pool::along`]).
+    pool: Pool,
+}
+
+impl AxisLayer {
+    /// Taps of the pooling's filter (the patched grid for global pooling).
+    fn pool_len(&self) -> usize {
+        match &self.pool {
+            Pool::Filter { h, .. } => h.len(),
+            Pool::GlobalAverage => self.patched,
+        }
+    }
 }
 
 impl Plan {
     /// `grid` has one length per spatial axis (0, 1 or 2 of them).
     pub fn new(net: &Net, grid: &[usize], target: Target) -> Result<Plan> {
+        Plan::build(net, grid, target, &Control::default())
+    }
+
+    /// [`Plan::new`], checking `control` between axes: an
+    /// [`Error::Cancelled`](crate::Error::Cancelled)
+    /// once cancelled. A plan that would not fit in the memory available is
+    /// an [`Error::Memory`](crate::Error::Memory) before anything is built.
+    pub fn build(net: &Net, grid: &[usize], target: Target, control: &Control) -> Result<Plan> {
         if grid.len() > 2 {
             return Err(invalid!("signals have at most two spatial axes, got {}", grid.len()));
         }
@@ -171,25 +194,41 @@ impl Plan {
                 _ => None,
             }
         };
-        let [rows, cols] = [0, 1].map(|a| match axis_of(a) {
-            None => AxisPlan::trivial(layers.len()),
-            Some(ax) => {
-                let facts: Vec<AxisLayer> = grids
-                    .iter()
-                    .zip(layers)
-                    .map(|(g, l)| AxisLayer {
-                        input: g.input[ax],
-                        patched: g.patched[ax],
-                        pooled: g.pooled[ax],
-                        patch: l.patch[ax],
-                    })
-                    .collect();
-                // Halos between column groups stand for the zero padding of
-                // "same" patches (see ColOp::Shift); rows need none.
-                let halo = if a == 1 { column_halo(net, &facts) } else { 0 };
-                AxisPlan::new(net, &facts, target, halo)
+        let axes: [Option<(Vec<AxisLayer>, usize)>; 2] = [0, 1].map(|a| {
+            let ax = axis_of(a)?;
+            let facts: Vec<AxisLayer> = grids
+                .iter()
+                .zip(layers)
+                .map(|(g, l)| AxisLayer {
+                    input: g.input[ax],
+                    patched: g.patched[ax],
+                    pooled: g.pooled[ax],
+                    patch: l.patch[ax],
+                    pool: l.pool.along(g.patched[ax]),
+                })
+                .collect();
+            // Halos between column groups stand for the zero padding of
+            // "same" patches (see ColOp::Shift); rows need none.
+            let halo = if a == 1 { column_halo(net, &facts) } else { 0 };
+            Some((facts, halo))
+        });
+        // What the plan will hold, from the grids alone, before it is built.
+        let bytes: u128 =
+            axes.iter().flatten().map(|(facts, halo)| estimate(net, facts, target, *halo)).sum();
+        memory::guard(&[memory::Part {
+            what: "the plan of the network on this grid".into(),
+            bytes,
+            advice: "the maps of this network on this grid are too large: use smaller signals, or \
+                     local pooling instead of global pooling on long axes",
+        }])?;
+        let [rows, cols] = axes.map(|axis| match axis {
+            None => Ok(AxisPlan::trivial(layers.len())),
+            Some((facts, halo)) => {
+                control.check()?;
+                Ok(AxisPlan::new(net, &facts, target, halo))
             }
         });
+        let (rows, cols) = (rows?, cols?);
         let positionwise = if target == Target::Readout { PositionPlan::new(net, grid) } else { None };
         let path = match positionwise {
             _ if grid.is_empty() => Path::Vectors,
@@ -219,7 +258,7 @@ impl Plan {
                     rows: r.scatter(patched.rows.size()),
                     cols: ColOp::pool(
                         c,
-                        &net.layers()[k].pool,
+                        &cols.pool[k],
                         &patched.cols,
                         &output.cols,
                         padding == Padding::Circular,
@@ -272,6 +311,8 @@ struct AxisPlan {
     pools: Vec<Option<AxisOp>>,
     /// Patch size per layer.
     patch: Vec<usize>,
+    /// The pooling per layer along this axis ([`Pool::along`]).
+    pool: Vec<Pool>,
 }
 
 impl AxisPlan {
@@ -281,59 +322,111 @@ impl AxisPlan {
             spaces: vec![(AxisPairs::trivial(), AxisPairs::trivial()); depth],
             pools: vec![Some(AxisOp::identity()); depth],
             patch: vec![1; depth],
+            pool: vec![Pool::identity(); depth],
         }
     }
 
     fn new(net: &Net, facts: &[AxisLayer], target: Target, halo: usize) -> AxisPlan {
-        let layers = net.layers();
-        let depth = layers.len();
-        let wrap = |k: usize| layers[k.min(depth - 1)].padding == Padding::Circular;
-        // Bands, from the readout backwards: (patched band, output band).
-        let mut bands = vec![(0usize, 0usize); depth];
-        let mut needed = 0; // band of the current layer's output
-        for k in (0..depth).rev() {
-            let patched_band = if target == Target::Norms && k == depth - 1 {
-                0
-            } else {
-                match &layers[k].pool {
-                    Pool::GlobalAverage => facts[k].patched,
-                    Pool::Filter { h, stride } => AxisPairs::pooled_band(
-                        needed,
-                        wrap(k + 1),
-                        h.len(),
-                        *stride,
-                        facts[k].patched,
-                        wrap(k),
-                    ),
-                }
-            };
-            bands[k] = (patched_band, needed);
-            needed = patched_band;
-        }
-        let input = AxisPairs::new(facts[0].input, wrap(0), needed, halo);
+        let depth = facts.len();
+        let wrap = |k: usize| wraps(net, k);
+        let (input_band, bands) = bands(net, facts, target);
+        let input = AxisPairs::new(facts[0].input, wrap(0), input_band, halo);
         let mut spaces = Vec::with_capacity(depth);
         let mut pools = Vec::with_capacity(depth);
         for k in 0..depth {
             let patched = AxisPairs::new(facts[k].patched, wrap(k), bands[k].0, halo);
             let output = AxisPairs::new(facts[k].pooled, wrap(k + 1), bands[k].1, halo);
-            pools.push((target == Target::Readout || k + 1 < depth).then(|| match &layers[k].pool {
+            pools.push((target == Target::Readout || k + 1 < depth).then(|| match &facts[k].pool {
                 Pool::GlobalAverage => AxisOp::global_average(&patched, &output),
                 Pool::Filter { h, stride } => AxisOp::pool(&patched, &output, h, *stride, wrap(k)),
             }));
             spaces.push((patched, output));
         }
-        AxisPlan { input, spaces, pools, patch: facts.iter().map(|f| f.patch).collect() }
+        let patch = facts.iter().map(|f| f.patch).collect();
+        AxisPlan { input, spaces, pools, patch, pool: facts.iter().map(|f| f.pool.clone()).collect() }
     }
 }
 
-/// Reach of the widest "same" patch along the columns: halos that wide make
-/// every such patch a single shifted sum over a row.
+/// Whether layer `k`'s maps wrap around (circular padding); the readout's
+/// (`k` = depth) are the last layer's.
+fn wraps(net: &Net, k: usize) -> bool {
+    let layers = net.layers();
+    layers[k.min(layers.len() - 1)].padding == Padding::Circular
+}
+
+/// The bands of one axis: of the input map, and per layer (patched band,
+/// output band), from the readout backwards.
+fn bands(net: &Net, facts: &[AxisLayer], target: Target) -> (usize, Vec<(usize, usize)>) {
+    let depth = facts.len();
+    let mut bands = vec![(0usize, 0usize); depth];
+    let mut needed = 0; // band of the current layer's output
+    for k in (0..depth).rev() {
+        let patched_band = if target == Target::Norms && k == depth - 1 {
+            0
+        } else {
+            match &facts[k].pool {
+                Pool::GlobalAverage => facts[k].patched,
+                Pool::Filter { h, stride } => AxisPairs::pooled_band(
+                    needed,
+                    wraps(net, k + 1),
+                    h.len(),
+                    *stride,
+                    facts[k].patched,
+                    wraps(net, k),
+                ),
+            }
+        };
+        bands[k] = (patched_band, needed);
+        needed = patched_band;
+    }
+    (needed, bands)
+}
+
+/// Bytes the plan's structures for one axis will hold, at most: the stored
+/// pairs of every map and the terms of every step (each a strided run and a
+/// grouped term, with the temporaries that build them), from the bands
+/// alone. Building the plan takes time in proportion.
+fn estimate(net: &Net, facts: &[AxisLayer], target: Target, halo: usize) -> u128 {
+    use memory::mul;
+    let (input_band, bands) = bands(net, facts, target);
+    let pairs = |e: Extent, len: usize| 8 * e.size + 8 * len as u128 + 96 * e.groups;
+    let mut previous = Extent::of(facts[0].input, wraps(net, 0), input_band, halo);
+    let mut bytes = pairs(previous, facts[0].input);
+    for (k, (f, &(patched_band, out_band))) in facts.iter().zip(&bands).enumerate() {
+        let patched = Extent::of(f.patched, wraps(net, k), patched_band, halo);
+        let output = Extent::of(f.pooled, wraps(net, k + 1), out_band, halo);
+        let taps = patch_taps(f.patch, net.layers()[k].padding, f.input).len() as u128;
+        // Each term: a run (48 B), a grouped term and its temporary (32 B),
+        // and a copy in the column step (48 B); each slot a key (32 B).
+        let patch_terms = mul(taps, patched.count);
+        let pool_terms = match &f.pool {
+            Pool::GlobalAverage => patched.count,
+            Pool::Filter { h, .. } => {
+                let nonzero = h.iter().filter(|&&w| w != 0.0).count() as u128;
+                mul(mul(nonzero, nonzero), output.count)
+            }
+        };
+        // A dense pooling's position matrix: taps per output position and
+        // a blank list over the positions' pairs.
+        let dense =
+            16 * mul(f.pooled as u128, f.pool_len() as u128) + 4 * mul(f.patched as u128, f.patched as u128);
+        bytes = bytes
+            .saturating_add(pairs(patched, f.patched) + pairs(output, f.pooled))
+            .saturating_add(mul(128, patch_terms.saturating_add(pool_terms)))
+            .saturating_add(32 * (patched.size + previous.size) + dense);
+        previous = output;
+    }
+    bytes
+}
+
+/// Reach of the widest "same" patch along the columns (within the grid):
+/// halos that wide make every such patch a single shifted sum over a row.
 fn column_halo(net: &Net, facts: &[AxisLayer]) -> usize {
     net.layers()
         .iter()
         .zip(facts)
         .filter(|(l, _)| l.padding == Padding::Same)
-        .map(|(_, f)| f.patch / 2)
+        .map(|(_, f)| (f.patch / 2).min(f.input - 1))
         .max()
         .unwrap_or(0)
 }

@@ -7,6 +7,7 @@
 
 use std::ops::Range;
 
+use super::steps::patch_taps;
 use super::{Net, Padding, Pool};
 
 /// The steps of a positionwise network on a given grid (rows × columns; a 1-D
@@ -84,8 +85,9 @@ impl AxisPatch {
         let hi = (len_in as isize - first - size as isize + 1).clamp(lo, len_out as isize);
         let (inner, n) = (lo as usize..hi as usize, len_in as isize);
         let wrap = padding == Padding::Circular;
+        let taps = patch_taps(size, padding, len_in);
         let reads = |i: usize| -> Vec<usize> {
-            let at = (0..size as isize).map(|t| i as isize + first + t);
+            let at = taps.clone().map(|v| i as isize + v);
             at.filter(|at| (0..n).contains(at) || wrap).map(|at| at.rem_euclid(n) as usize).collect()
         };
         let border = (0..inner.start).chain(inner.end..len_out).map(|i| (i, reads(i))).collect();

@@ -45,7 +45,7 @@ impl AxisOp {
         let weight = 1.0 / size as f64;
         let wrap = padding == Padding::Circular;
         let mut runs = RunBuilder::default();
-        for v in patch_taps(size, padding) {
+        for v in patch_taps(size, padding, input.len) {
             for (o, i, i2) in output.pairs() {
                 let a = read(i as isize + v, input.len, wrap);
                 let b = read(i2 as isize + v, input.len, wrap);
@@ -114,12 +114,20 @@ impl AxisOp {
 }
 
 /// Offsets `v` a patch of `size` reads (spec §3).
-fn patch_taps(size: usize, padding: Padding) -> std::ops::Range<isize> {
+fn patch_offsets(size: usize, padding: Padding) -> std::ops::Range<isize> {
     let first = match padding {
         Padding::Valid => 0,
         Padding::Same | Padding::Circular => -(((size - 1) / 2) as isize),
     };
     first..first + size as isize
+}
+
+/// [`patch_offsets`] on an axis of `len` positions, without those that read
+/// only padding zeros (`|v| ≥ len`: "same" patches larger than the grid,
+/// spec §5).
+pub fn patch_taps(size: usize, padding: Padding, len: usize) -> std::ops::Range<isize> {
+    let (offsets, reach) = (patch_offsets(size, padding), len as isize - 1);
+    offsets.start.max(-reach)..offsets.end.min(reach + 1)
 }
 
 /// The terms of a linear map between the rows of two maps, grouped by one
@@ -289,7 +297,7 @@ impl RowShift {
     /// zero), not circular, on unchanged pairs (so that a row's neighbours
     /// in its offset group are its neighbours in the group).
     pub fn patch(input: &AxisPairs, output: &AxisPairs, size: usize, padding: Padding) -> Option<RowShift> {
-        let taps = patch_taps(size, padding);
+        let taps = patch_offsets(size, padding);
         (padding == Padding::Same && input == output && !input.wrap && (2..=5).contains(&size))
             .then(|| RowShift { first: taps.start, taps: size, weight: 1.0 / size as f64 })
     }
@@ -303,7 +311,8 @@ impl RowShift {
 impl ColOp {
     /// The patch step on the columns.
     pub fn patch(input: &AxisPairs, output: &AxisPairs, size: usize, padding: Padding) -> ColOp {
-        let taps = patch_taps(size, padding);
+        // Zero halos supply the padding, however far the taps reach.
+        let taps = patch_offsets(size, padding);
         let reach = taps.start.unsigned_abs().max(taps.end.unsigned_abs() - 1);
         if padding == Padding::Same && input == output && input.halo >= reach && !input.wrap && size <= 5 {
             return if size == 1 {

@@ -10,6 +10,7 @@ pub mod vectors;
 
 pub use values::Values;
 
+use crate::error::Result;
 use crate::network::plan::{Path, Plan};
 use crate::recursion::{self, Sides};
 use crate::signal::Signal;
@@ -30,12 +31,17 @@ pub struct Workspace<T> {
 }
 
 impl<T: Real> Workspace<T> {
-    pub fn new(plan: &Plan) -> Workspace<T> {
+    /// The workspace of `plan`, or an [`Error::Memory`](crate::Error::Memory).
+    pub fn new(plan: &Plan) -> Result<Workspace<T>> {
         let positionwise = match &plan.path {
-            Path::Positionwise(steps) => Some(positionwise::Buffers::new(steps)),
+            Path::Positionwise(steps) => Some(positionwise::Buffers::new(steps)?),
             _ => None,
         };
-        Workspace { rows: recursion::Buffers::new(plan), positionwise, vectors: vectors::Buffers::default() }
+        Ok(Workspace {
+            rows: recursion::Buffers::new(plan)?,
+            positionwise,
+            vectors: vectors::Buffers::default(),
+        })
     }
 
     /// Bytes held now.
@@ -62,8 +68,9 @@ impl<T: Real> Workspace<T> {
 /// from[r]`, where the pair `(r, from[r])` is a signal with itself if
 /// `itself[r]`; each written by `write(r, c, values)`. `plan` is the
 /// network's plan for [`Target::Readout`](crate::network::plan::Target),
-/// `ntk` asks for the NTK besides the RF kernel. Stops between pairs once
-/// `control` is cancelled; returns how many pairs it computed.
+/// `ntk` asks for the NTK besides the RF kernel. Counts each pair done in
+/// `control` (a tile of vectors at its end) and stops between pairs once it
+/// is cancelled.
 #[allow(clippy::too_many_arguments)]
 pub fn tile<T: Real>(
     plan: &Plan,
@@ -74,12 +81,12 @@ pub fn tile<T: Real>(
     ws: &mut Workspace<T>,
     control: &Control,
     mut write: impl FnMut(usize, usize, Values),
-) -> u64 {
+) {
     if control.is_cancelled() {
-        return 0;
+        return;
     }
-    let mut done = 0;
     if plan.path == Path::Vectors {
+        let mut done = 0;
         // Distinct pairs a tile at once, then the signals with themselves.
         let distinct: Vec<usize> = from.iter().zip(itself).map(|(&f, &s)| f + usize::from(s)).collect();
         let mut put = |r, c, v| {
@@ -90,18 +97,18 @@ pub fn tile<T: Real>(
         for r in (0..rows.len()).filter(|&r| itself[r]) {
             put(r, from[r], self_kernel(plan, rows[r], ntk, ws));
         }
-        return done;
+        control.advance(done);
+        return;
     }
     for (r, a) in rows.iter().enumerate() {
         for (c, b) in cols.iter().enumerate().skip(from[r]) {
             if control.is_cancelled() {
-                return done;
+                return;
             }
             write(r, c, kernel(plan, a, b, itself[r] && c == from[r], ntk, ws));
-            done += 1;
+            control.advance(1);
         }
     }
-    done
 }
 
 /// `K_RF(a, b)` and, with `ntk`, `K_NTK(a, b)`; `self_pair` marks a signal
@@ -189,8 +196,8 @@ mod tests {
     /// The signals of `x` for the norms plan of `net` on `grid`.
     fn signals<T: Real>(net: &Net, grid: &[usize], x: &ArrayD<f64>) -> Vec<Signal<T>> {
         let norms = Plan::new(net, grid, Target::Norms).unwrap();
-        let mut buffers = recursion::Buffers::new(&norms);
-        x.axis_iter(Axis(0)).map(|v| Signal::new(v, &norms, &mut buffers)).collect()
+        let mut buffers = recursion::Buffers::new(&norms).unwrap();
+        x.axis_iter(Axis(0)).map(|v| Signal::new(v, &norms, &mut buffers).unwrap()).collect()
     }
 
     fn images(n: usize) -> ArrayD<f64> {
@@ -201,7 +208,7 @@ mod tests {
     fn values<T: Real>(net: &Net, isa: Isa) -> Vec<Values> {
         let readout = Plan { isa, ..Plan::new(net, &[9, 8], Target::Readout).unwrap() };
         let s = signals::<T>(net, &[9, 8], &images(3));
-        let mut ws = Workspace::new(&readout);
+        let mut ws = Workspace::new(&readout).unwrap();
         let pairs = [(0, 1, false), (1, 2, false), (2, 2, true)];
         pairs.iter().map(|&(i, j, same)| kernel(&readout, &s[i], &s[j], same, true, &mut ws)).collect()
     }
@@ -220,7 +227,7 @@ mod tests {
             let norms = Plan::new(&net, &[], Target::Norms).unwrap();
             for (isa, _, s) in crate::signal::test_cases::<T>(&x, &norms) {
                 let readout = Plan { isa, ..Plan::new(&net, &[], Target::Readout).unwrap() };
-                let mut ws = Workspace::new(&readout);
+                let mut ws = Workspace::new(&readout).unwrap();
                 for (i, s) in s.iter().enumerate() {
                     let want = by_rows(&readout, s, s, true, true, &mut ws.rows).scaled(2 * s.exponent);
                     assert_eq!(kernel(&readout, s, s, true, true, &mut ws), want, "{isa:?} {i}");
@@ -253,7 +260,7 @@ mod tests {
             let readout = Plan::new(net, &[9, 8], Target::Readout).unwrap();
             let norms = Plan::new(net, &[9, 8], Target::Norms).unwrap();
             let s = &signals::<T>(net, &[9, 8], &x)[0];
-            let mut ws = Workspace::new(&readout);
+            let mut ws = Workspace::new(&readout).unwrap();
             kernel(&readout, s, s, true, true, &mut ws);
             assert_eq!(ws.bytes(), Workspace::<T>::bytes_for(&readout, 2));
             let values = s.planar.len() + s.norms.slots() + s.inverse.slots();
@@ -292,7 +299,7 @@ mod tests {
             let mut gathered = shifted.clone();
             gathered.layers.iter_mut().for_each(|l| l.patch.rows_shift = None);
             let s = signals::<f64>(&net, &[9, 8], &images(3));
-            let mut ws = Workspace::new(&shifted);
+            let mut ws = Workspace::new(&shifted).unwrap();
             for (i, j) in [(0, 1), (2, 2), (1, 2)] {
                 let want = by_rows(&gathered, &s[i], &s[j], i == j, true, &mut ws.rows);
                 let got = by_rows(&shifted, &s[i], &s[j], i == j, true, &mut ws.rows);

@@ -172,7 +172,7 @@ mod tests {
         let readout = Plan::new(&net, &[], Target::Readout).unwrap();
         let norms = Plan::new(&net, &[], Target::Norms).unwrap();
         for (isa, rtol, s) in signal::test_cases::<T>(&x, &norms) {
-            let mut ws = Workspace::new(&readout);
+            let mut ws = Workspace::new(&readout).unwrap();
             let from = [0, 2, 5, 1, 3];
             let (rows, cols) = ([0, 1, 2, 4, 5], [0, 5, 3, 4, 2, 1]);
             let mut got = vec![vec![None; cols.len()]; rows.len()];

@@ -3,6 +3,8 @@
 //! pairs.
 
 use super::spread::Spread;
+use crate::error::{Error, Result};
+use crate::memory;
 use crate::network::plan::Plan;
 use crate::simd::Real;
 
@@ -48,25 +50,27 @@ fn group_slots(plan: &Plan) -> usize {
 }
 
 impl<T: Real> Buffers<T> {
-    pub fn new(plan: &Plan) -> Buffers<T> {
-        let two = |n: usize| [vec![T::zero(); n], vec![T::zero(); n]];
-        Buffers {
-            group_in: two(group_slots(plan)),
-            group_out: two(group_slots(plan)),
-            rows_shifted: vec![T::zero(); plan.group_size],
-            map_in: two(plan.map_size),
-            map_out: two(plan.map_size),
-            gathered: two(plan.row_size),
-            last: two(T::POOL_ROWS * plan.row_size),
-            pooled: two(T::POOL_ROWS * plan.row_size),
-            scratch: vec![T::zero(); T::POOL_ROWS * plan.scratch_size],
+    /// The buffers of `plan`, or an [`Error::Memory`](crate::Error::Memory).
+    pub fn new(plan: &Plan) -> Result<Buffers<T>> {
+        let one = |n: usize| memory::filled(n, T::zero(), "a thread's buffers");
+        let two = |n: usize| Ok::<_, Error>([one(n)?, one(n)?]);
+        Ok(Buffers {
+            group_in: two(group_slots(plan))?,
+            group_out: two(group_slots(plan))?,
+            rows_shifted: one(plan.group_size)?,
+            map_in: two(plan.map_size)?,
+            map_out: two(plan.map_size)?,
+            gathered: two(plan.row_size)?,
+            last: two(T::POOL_ROWS * plan.row_size)?,
+            pooled: two(T::POOL_ROWS * plan.row_size)?,
+            scratch: one(T::POOL_ROWS * plan.scratch_size)?,
             norms: Spread::new(plan.layers.iter().flat_map(|l| {
                 let shape =
                     if l.pool.is_some() { (l.patched.cols.size(), l.patched.rows.len()) } else { (0, 0) };
                 [shape, shape]
-            })),
+            }))?,
             values: None,
-        }
+        })
     }
 
     /// Values the buffers of `plan` hold once they have run on signals of
@@ -109,7 +113,8 @@ impl<T: Real> Buffers<T> {
         let fits = spreads_values(plan, channels);
         let (width, rows) = (plan.input.cols.size(), plan.input.rows.len());
         if fits && self.values.as_ref().is_none_or(|v| v.count() != channels) {
-            self.values = Some(Spread::new((0..channels).map(|_| (width, rows))));
+            // At most `SPREAD_VALUES` slots: a small allocation.
+            self.values = Spread::new((0..channels).map(|_| (width, rows))).ok();
         }
         if !fits {
             self.values = None;

@@ -7,6 +7,8 @@
 //! products (channels) into loops over whole rows instead of one per offset
 //! group.
 
+use crate::error::Result;
+use crate::memory;
 use crate::network::axis::AxisPairs;
 use crate::simd::Real;
 
@@ -31,17 +33,15 @@ struct Spreads<T> {
 
 impl<T: Real> Spread<T> {
     /// Room for maps of `(width, grid rows)` each.
-    pub fn new(shapes: impl IntoIterator<Item = (usize, usize)>) -> Spread<T> {
+    pub fn new(shapes: impl IntoIterator<Item = (usize, usize)>) -> Result<Spread<T>> {
         let maps = shapes
             .into_iter()
-            .map(|(width, rows)| Spreads {
-                width,
-                rows,
-                data: vec![T::zero(); 2 * rows * width],
-                ready: vec![false; 2 * rows],
+            .map(|(width, rows)| {
+                let data = memory::filled(2 * rows * width, T::zero(), "a thread's spread rows")?;
+                Ok(Spreads { width, rows, data, ready: vec![false; 2 * rows] })
             })
-            .collect();
-        Spread { maps, keys: [None; 2] }
+            .collect::<Result<_>>()?;
+        Ok(Spread { maps, keys: [None; 2] })
     }
 
     /// Forgets the rows of the previous pair, but for a side that is the
@@ -106,7 +106,7 @@ mod tests {
     fn a_side_is_kept_only_while_its_signal_is_the_same() {
         let cols = AxisPairs::new(4, false, 1, 0);
         let (a, b, c) = ([1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0], [9.0; 4]);
-        let mut spread = Spread::<f64>::new([(cols.size(), 1)]);
+        let mut spread = Spread::<f64>::new([(cols.size(), 1)]).unwrap();
         spread.reset([Some(1), Some(2)]);
         let row = |spread: &mut Spread<f64>, maps: [&[f64]; 2]| {
             spread.prepare(0, &cols, maps, (0, 0));

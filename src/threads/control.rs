@@ -4,6 +4,8 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use crate::error::{Error, Result};
+
 /// Lets another thread stop a computation and watch its progress.
 #[derive(Debug, Default)]
 pub struct Control {
@@ -18,6 +20,11 @@ impl Control {
 
     pub fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// [`Error::Cancelled`] once cancelled.
+    pub fn check(&self) -> Result<()> {
+        if self.is_cancelled() { Err(Error::Cancelled) } else { Ok(()) }
     }
 
     /// Units of work finished so far: pairs of signals for Gram matrices and

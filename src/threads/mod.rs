@@ -77,6 +77,14 @@ pub fn num_threads() -> Result<usize> {
     Ok(pool()?.current_num_threads())
 }
 
+/// The threads a call started now runs on (see [`install`]).
+pub fn current() -> Result<usize> {
+    if rayon::current_thread_index().is_some() {
+        return Ok(rayon::current_num_threads());
+    }
+    num_threads()
+}
+
 /// Runs `work` on the current rayon pool when called from one of its
 /// threads, else on this crate's [`pool`].
 pub fn install<R: Send>(work: impl FnOnce() -> Result<R> + Send) -> Result<R> {
