@@ -93,7 +93,13 @@ impl<T: Real> Signal<T> {
     /// memory guards): its planar copy, its norm maps and their inverses.
     pub fn bytes_for(norm_plan: &Plan, channels: usize) -> usize {
         let norms: usize = norm_plan.layers.iter().map(|l| 2 * l.patched.positions()).sum();
-        (norm_plan.input.positions() * channels + norms) * std::mem::size_of::<T>()
+        // Saturating: an estimate that large is refused by the memory guard.
+        norm_plan
+            .input
+            .positions()
+            .saturating_mul(channels)
+            .saturating_add(norms)
+            .saturating_mul(size_of::<T>())
     }
 
     /// `x` is one signal, channels last; `plan` is the plan of the network

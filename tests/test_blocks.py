@@ -1,9 +1,11 @@
 """Resumable Gram matrices (ntk_rs.blocks.GramJob)."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pytest
@@ -133,3 +135,98 @@ def test_bad_arguments(tmp_path):
     job = GramJob(NET, images(3), None, tmp_path)
     with pytest.raises(ValueError, match="1 of 1 blocks are missing: call run"):
         job.result()
+
+
+def finished_job(path, kind="ntk"):
+    """A finished symmetric job of 20 images in blocks of 7 (6 blocks), and its result."""
+    X = images(20)
+    job = GramJob(NET, X, None, path, kind=kind, block_size=7)
+    job.run()
+    return X, NET.kernel(X, kind=kind)
+
+
+def reopen(path, X, kind="ntk", warning=None):
+    """The job at ``path`` reopened (with the warning ``warning``, or none) and run."""
+    if warning is None:
+        job = GramJob(NET, X, None, path, kind=kind, block_size=7)
+    else:
+        with pytest.warns(RuntimeWarning, match=warning):
+            job = GramJob(NET, X, None, path, kind=kind, block_size=7)
+    missing = job.missing()
+    return missing, job.run()
+
+
+def test_a_truncated_data_file_is_detected_and_its_blocks_computed_again(tmp_path):
+    X, want = finished_job(tmp_path)
+    size = (tmp_path / "ntk.npy").stat().st_size
+    os.truncate(tmp_path / "ntk.npy", size - 8 * 20 * 3)  # the last three rows
+    missing, got = reopen(tmp_path, X, warning="ntk.npy has .* bytes.*no longer match their checksums")
+    # Rows 17-19 belong to the blocks (2, 2), and by the mirror (0, 2) and (1, 2).
+    assert missing == [(0, 2), (1, 2), (2, 2)]
+    np.testing.assert_array_equal(got, want)
+
+
+def test_a_flipped_byte_in_a_finished_block_is_detected(tmp_path):
+    X, want = finished_job(tmp_path)
+    data = bytearray((tmp_path / "ntk.npy").read_bytes())
+    header = len(data) - 8 * 20 * 20
+    data[header + 8 * (3 * 20 + 9) + 2] ^= 0x10  # entry (3, 9): block (0, 1)
+    (tmp_path / "ntk.npy").write_bytes(bytes(data))
+    missing, got = reopen(tmp_path, X, warning="1 of 6 finished blocks no longer match")
+    assert missing == [(0, 1)]
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("kind", ["rf", "both"])
+def test_a_deleted_data_file_is_computed_again(tmp_path, kind):
+    X, want = finished_job(tmp_path, kind)
+    (tmp_path / "rf.npy").unlink()
+    missing, got = reopen(tmp_path, X, kind, warning="rf.npy is missing")
+    assert len(missing) == 6
+    for g, w in zip(got if kind == "both" else (got,), want if kind == "both" else (want,)):
+        np.testing.assert_array_equal(g, w)
+
+
+def test_a_damaged_data_header_is_detected(tmp_path):
+    X, want = finished_job(tmp_path)
+    data = bytearray((tmp_path / "ntk.npy").read_bytes())
+    data[:6] = b"\x00NUMPX"
+    (tmp_path / "ntk.npy").write_bytes(bytes(data))
+    missing, got = reopen(tmp_path, X, warning="ntk.npy has a damaged header")
+    assert len(missing) == 6
+    np.testing.assert_array_equal(got, want)
+
+
+def test_a_damaged_record_of_blocks_is_detected(tmp_path):
+    X, want = finished_job(tmp_path)
+    record = tmp_path / "blocks.npy"
+    sums = np.load(record)
+    sums[1, 2, 0] ^= 1  # a checksum that no longer matches
+    np.save(record, sums)
+    missing, got = reopen(tmp_path, X, warning="1 of 6 finished blocks")
+    assert missing == [(1, 2)]
+    np.testing.assert_array_equal(got, want)
+    record.write_bytes(record.read_bytes()[:40])  # cut in its header
+    missing, got = reopen(tmp_path, X, warning="blocks.npy has a damaged header.*every block")
+    assert len(missing) == 6
+    np.testing.assert_array_equal(got, want)
+    record.unlink()
+    missing, _ = reopen(tmp_path, X, warning="blocks.npy is missing")
+    assert len(missing) == 6
+
+
+@pytest.mark.parametrize("text", ["{not json", "[1, 2]", "\udcff"])
+def test_a_damaged_job_description_is_a_clear_error(tmp_path, text):
+    X, _ = finished_job(tmp_path)
+    (tmp_path / "job.json").write_text(text, errors="surrogateescape")
+    with pytest.raises(ValueError, match="job.json is damaged .*delete the folder to start over"):
+        GramJob(NET, X, None, tmp_path, block_size=7)
+
+
+def test_an_intact_job_reopens_without_warnings(tmp_path):
+    X, want = finished_job(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        missing, got = reopen(tmp_path, X)
+    assert missing == []
+    np.testing.assert_array_equal(got, want)

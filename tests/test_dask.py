@@ -118,3 +118,16 @@ def test_a_killed_worker_does_not_stop_the_job(client, tmp_path):
     np.testing.assert_array_equal(client.compute(K).result(timeout=60), NET.kernel(X))
     client.wait_for_workers(2, timeout=30)
     assert len(pids - set(client.run(os.getpid).values())) == 1  # one worker process died
+
+
+@pytest.mark.parametrize("name", ["X", "Z"])
+def test_a_nan_in_a_dask_input_is_reported_at_its_index_in_the_whole_input(name):
+    X, Z = images(9), images(7, 1)
+    (X if name == "X" else Z)[5, 1, 2, 0] = np.nan
+    K = nkd.kernel(
+        NET, da.from_array(X, chunks=(3, 6, 5, 2)), da.from_array(Z, chunks=(3, 6, 5, 2)), chunks=3
+    )
+    with pytest.raises(
+        ValueError, match=rf"{name} contains NaN or infinity \(first at index \(5, 1, 2, 0\)\)"
+    ):
+        K.compute(scheduler="synchronous")

@@ -142,6 +142,11 @@ BAD = [
     (lambda: gradient_flow(K0, KS0, Y0, "soon"), TypeError, "t must be a number"),
     (lambda: gradient_flow(K0, KS0, Y0, 1.5, discrete=True), ValueError, "must hold integers"),
     (lambda: gradient_flow(K0, KS0, Y0, lr=10.0, discrete=True), ValueError, "gradient descent diverges"),
+    (
+        lambda: gradient_flow(K0, KS0, Y0, 10**6, lr=10.0, discrete=True),
+        ValueError,
+        "gradient descent diverges.*after 1e\\+06 steps its outputs exceed float64",
+    ),
     (lambda: gradient_flow(K0, KS0, Y0, f0_train=F0), ValueError, "f0_test must be given exactly when"),
     (lambda: gradient_flow(K0, KS0, Y0, f0_test=FS0), ValueError, "f0_test must be given exactly when"),
     (
@@ -159,3 +164,14 @@ BAD = [
 def test_bad_input(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_a_diverging_descent_is_exact_while_its_outputs_stay_finite():
+    """A few steps of a diverging descent are what gradient descent gives: the
+    iterates ``f_{t+1} = f_t − η K (f_t − Y)`` on the training inputs (f0 = 0)."""
+    lr = 2.5 / np.linalg.eigvalsh(K0)[-1]
+    f = np.zeros_like(Y0)
+    for _ in range(3):
+        f = f - lr * K0 @ (f - Y0)
+    got = GradientFlow(K0, Y0, lr=lr, discrete=True).predict(None, t=3)
+    np.testing.assert_allclose(got, f, rtol=1e-9, atol=1e-9 * np.abs(f).max())

@@ -68,6 +68,21 @@ def test_classifier_in_a_pipeline_and_grid_search_on_digits():
     assert model.decision_function(images[100:]).shape == (50, 10)
 
 
+def test_classifier_scores_are_not_probabilities_but_calibrate():
+    """No predict_proba (scores of regression on one-hot targets); a calibrated
+    classifier on its decision_function gives probabilities."""
+    from sklearn.calibration import CalibratedClassifierCV
+
+    X, y = digits()
+    images = X.reshape(-1, 8, 8, 1) / 16
+    model = NTKClassifier(NET)
+    assert not hasattr(model, "predict_proba")
+    calibrated = CalibratedClassifierCV(model, cv=2).fit(images[:100], y[:100])
+    proba = calibrated.predict_proba(images[100:])
+    assert proba.shape == (50, 10) and np.allclose(proba.sum(axis=1), 1) and (proba >= 0).all()
+    assert (calibrated.classes_[proba.argmax(axis=1)] == y[100:]).mean() > 0.8
+
+
 def test_bad_parameters_and_unfitted_use():
     X, y = np.random.default_rng(0).standard_normal((6, 4)), np.arange(6) % 2
     with pytest.raises(ValueError, match="kind must be 'ntk' or 'rf'"):

@@ -7,6 +7,8 @@ import numpy as np
 import numpy.typing as npt
 
 NUM_THREADS_ENV: str
+MEMORY_LIMIT_ENV: str
+BLOCK_MEMORY: int
 
 LayerArgs: TypeAlias = tuple[tuple[int, ...], str, Sequence[float] | None, int]
 
@@ -22,6 +24,24 @@ def kernel(
 ) -> None:
     """Writes the Gram matrices into ``ntk`` and ``rf`` (either may be None) in blocks
     of ``block`` signals a side, calling ``progress(pairs_done)`` as they advance."""
+
+def prepare(
+    layers: Sequence[LayerArgs],
+    shape: list[int],
+    n: int,
+    m: int,
+    dtype: str,
+    block: int | None,
+    outputs: int,
+) -> int:
+    """The block size of a call on ``n × m`` pairs after the memory check (``MemoryError``
+    naming the part that does not fit); ``outputs``: bytes of outputs the caller allocates."""
+
+def available_memory() -> int | None:
+    """Bytes the memory guard counts as available, or None where unknown."""
+
+def _panic_for_tests(where_: str) -> None:
+    """Panics in the call (``"call"``) or in a worker (``"worker"``): a ``RuntimeError``."""
 
 def footprint(layers: Sequence[LayerArgs], shape: list[int], dtype: str) -> tuple[int, int]:
     """Bytes of working memory ``(per_signal, per_thread)`` for signals of ``shape``

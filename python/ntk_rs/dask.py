@@ -65,13 +65,15 @@ def kernel(net: CNN, X, Z=None, chunks: int = DEFAULT_BLOCK, kind: Kind = "ntk",
     token = tokenize(net, kind, dtype, Xd.name, Zd.name)
     blocks = f"ntk_rs-kernel-{token}"
     dsk = {}
+    starts = [np.cumsum((0, *d.chunks[0][:-1])).tolist() for d in (Xd, Zd)]
     for i in range(Xd.numblocks[0]):
         for j in range(Zd.numblocks[0]):
             if symmetric and j < i:
                 dsk[(blocks, i, j)] = (_mirror, (blocks, j, i))
             else:
                 z = None if symmetric and i == j else (Zd.name, j, *tail)
-                dsk[(blocks, i, j)] = (_block, net, kind, dtype, (Xd.name, i, *tail), z)
+                at = (starts[0][i], starts[1][j])
+                dsk[(blocks, i, j)] = (_block, net, kind, dtype, (Xd.name, i, *tail), z, at)
     dependencies = [Xd] if symmetric else [Xd, Zd]
     out_chunks = (Xd.chunks[0], Zd.chunks[0])
     if kind != "both":
@@ -100,8 +102,11 @@ def _array(name: str, dsk: dict, dependencies: list, chunks: tuple):
     return da.Array(graph, name, chunks=chunks, dtype=np.float64, meta=np.empty((0, 0)))
 
 
-def _block(net: CNN, kind: str, dtype: str, x: np.ndarray, z: np.ndarray | None):
-    """One block: ``x`` against ``z``, or against itself when ``z`` is None."""
+def _block(net: CNN, kind: str, dtype: str, x: np.ndarray, z: np.ndarray | None, at: tuple[int, int]):
+    """One block: ``x`` against ``z``, or against itself when ``z`` is None; ``at``: the
+    index of their first signals in ``X`` and ``Z``, for the messages."""
+    x = as_signals(x, "X", at[0])
+    z = None if z is None else as_signals(z, "Z", at[1])
     return net.kernel(x, z, kind, dtype)
 
 

@@ -39,7 +39,7 @@ def footprint(net, shape: tuple[int, ...], dtype: str = "float64") -> tuple[int,
         raise TypeError(f"net must be a CNN, got {type(net).__name__}")
     if not isinstance(shape, tuple | list):
         raise TypeError(f"shape must be a tuple (grid lengths, then channels), got {type(shape).__name__}")
-    shape = tuple(_positive_int(s, "shape") for s in shape)
+    shape = tuple(_positive_int(s, "shape", maximum=2**32 - 2) for s in shape)
     check_shape((1, *shape), "shape")
     return _core.footprint(net.engine_layers(len(shape) - 1), list(shape), check_dtype(dtype))
 

@@ -32,8 +32,8 @@ DTYPES = ("float64", "float32")
 EngineLayer = tuple[tuple[int, ...], str, tuple[float, ...] | None, int]
 
 
-def _positive_int(value: object, name: str) -> int:
-    """``value`` as an int >= 1, or a TypeError/ValueError naming ``name``."""
+def _positive_int(value: object, name: str, maximum: int = 2**62) -> int:
+    """``value`` as an int from 1 to ``maximum``, or a TypeError/ValueError naming ``name``."""
     if isinstance(value, bool):
         raise TypeError(f"{name} must be an integer, got {value!r}")
     try:
@@ -42,6 +42,8 @@ def _positive_int(value: object, name: str) -> int:
         raise TypeError(f"{name} must be an integer, got {value!r}") from None
     if n < 1:
         raise ValueError(f"{name} must be >= 1, got {n}")
+    if n > maximum:
+        raise ValueError(f"{name} must be at most {maximum}, got {n}")
     return n
 
 
@@ -122,8 +124,9 @@ class Pool:
             return (1.0 / p["size"],) * p["size"]
         if self.kind == "gaussian":
             s, sigma = p["stride"], p["sigma"]
-            # (j/σ)² first: a tiny σ gives zeros off the centre, not 0/0.
-            w = [math.exp(-0.5 * (j / sigma) ** 2) for j in range(-s, s + 1)]
+            # j/σ first: a tiny σ gives zeros off the centre (j/σ overflows to
+            # infinity, never 0/0), the limit of the filter.
+            w = [math.exp(-0.5 * (j / sigma) * (j / sigma)) for j in range(-s, s + 1)]
             total = math.fsum(w)
             return tuple(v / total for v in w)
         if self.kind == "filter":

@@ -133,8 +133,13 @@ class GradientFlow:
             return np.where(pos, 1.0 / safe, 0.0)
         if self.discrete:  # 1 − (1 − x)^t, through log1p where 1 − x > 0 (accurate for small x)
             x = lr * safe
-            with np.errstate(over="ignore"):
+            with np.errstate(over="ignore", invalid="ignore"):
                 decay = np.where(x < 1, -np.expm1(t * np.log1p(-np.where(x < 1, x, 0.0))), 1 - (1 - x) ** t)
+            if not np.isfinite(decay).all():
+                # As for t = inf: a diverging descent's outputs are refused once they leave float64.
+                raise ValueError(
+                    f"gradient descent diverges: {self._diverges}; after {t:g} steps its outputs exceed float64"
+                )
         else:
             decay = -np.expm1(-lr * safe * t)
         return np.where(pos, decay / safe, lr * t)

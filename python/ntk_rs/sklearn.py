@@ -115,7 +115,14 @@ class NTKRegressor(RegressorMixin, _KernelModel):
 
 
 class NTKClassifier(ClassifierMixin, _KernelModel):
-    """Classification by regression on one-hot targets, as the NTK demo on digits."""
+    """Classification by regression on one-hot targets, as the NTK demo on digits.
+
+    It has no ``predict_proba``: the trained network's outputs are regression scores
+    on one-hot targets, not probabilities (they need not lie in [0, 1] nor sum to 1),
+    as for scikit-learn's ``RidgeClassifier``. For probabilities, calibrate the scores
+    of :meth:`decision_function`, e.g. with
+    ``sklearn.calibration.CalibratedClassifierCV(NTKClassifier(...))``.
+    """
 
     __doc__ += "\n\n" + _KernelModel.__doc__
 

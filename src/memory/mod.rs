@@ -36,7 +36,8 @@ pub fn guard(parts: &[Part]) -> Result<()> {
     if total <= u128::from(free) {
         return Ok(());
     }
-    let list: Vec<String> = parts.iter().map(|p| format!("{} for {}", size(p.bytes), p.what)).collect();
+    let list: Vec<String> =
+        parts.iter().filter(|p| p.bytes > 0).map(|p| format!("{} for {}", size(p.bytes), p.what)).collect();
     let mut large: Vec<&Part> = parts.iter().filter(|p| p.bytes >= total / 10).collect();
     large.sort_by_key(|p| std::cmp::Reverse(p.bytes));
     let advice: Vec<&str> = large.iter().map(|p| p.advice).collect();

@@ -123,6 +123,10 @@ impl Net {
         if grid.contains(&0) {
             return Err(invalid!("X: spatial sizes must be >= 1, got {grid:?}"));
         }
+        // Positions are numbered in 32 bits (network::axis).
+        if grid.iter().any(|&len| len >= u32::MAX as usize) {
+            return Err(invalid!("X: spatial sizes must be below 2^32 - 1, got {grid:?}"));
+        }
         let mut current = grid.to_vec();
         let mut out = Vec::with_capacity(self.layers.len());
         for (k, layer) in self.layers.iter().enumerate() {

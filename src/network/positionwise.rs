@@ -55,7 +55,7 @@ impl PositionPlan {
                 patched,
                 rows: AxisPatch::new(rows, layer.padding, input.0, patched.0),
                 cols: AxisPatch::new(cols, layer.padding, input.1, patched.1),
-                weight: 1.0 / (rows * cols) as f64,
+                weight: 1.0 / (rows as f64 * cols as f64),
                 pool: tap.powi(2 * grid.len() as i32),
             });
         }

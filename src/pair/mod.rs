@@ -60,7 +60,7 @@ impl<T: Real> Workspace<T> {
             Path::Positionwise(steps) => positionwise::Buffers::<T>::slots_for(steps),
             Path::Rows => 0,
         };
-        (recursion::Buffers::<T>::slots_for(plan, channels) + path) * size_of::<T>()
+        recursion::Buffers::<T>::slots_for(plan, channels).saturating_add(path).saturating_mul(size_of::<T>())
     }
 }
 

@@ -41,7 +41,7 @@ const SPREAD_VALUES: usize = 1 << 18;
 /// and a spread within `SPREAD_VALUES`.
 fn spreads_values(plan: &Plan, channels: usize) -> bool {
     let (width, rows) = (plan.input.cols.size(), plan.input.rows.len());
-    channels * width * rows <= SPREAD_VALUES && plan.input.cols.position_runs().len() > 1
+    channels.saturating_mul(width * rows) <= SPREAD_VALUES && plan.input.cols.position_runs().len() > 1
 }
 
 /// Slots of a row group buffer: the largest group and its halo rows.
@@ -84,7 +84,7 @@ impl<T: Real> Buffers<T> {
             .map(|l| 4 * l.patched.cols.size() * l.patched.rows.len())
             .sum();
         let row = plan.input.rows.len() * plan.input.cols.size();
-        let values = if spreads_values(plan, channels) { 2 * channels * row } else { 0 };
+        let values = if spreads_values(plan, channels) { 2 * channels * row } else { 0 }; // ≤ 2 SPREAD_VALUES
         let rows = (2 + 4 * T::POOL_ROWS) * plan.row_size;
         4 * group_slots(plan)
             + plan.group_size
