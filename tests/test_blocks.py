@@ -219,7 +219,7 @@ def test_a_damaged_record_of_blocks_is_detected(tmp_path):
 def test_a_damaged_job_description_is_a_clear_error(tmp_path, text):
     X, _ = finished_job(tmp_path)
     (tmp_path / "job.json").write_text(text, errors="surrogateescape")
-    with pytest.raises(ValueError, match="job.json is damaged .*delete the folder to start over"):
+    with pytest.raises(ValueError, match=r"job.json is damaged .*delete the folder to start over"):
         GramJob(NET, X, None, tmp_path, block_size=7)
 
 

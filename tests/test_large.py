@@ -223,7 +223,7 @@ def test_memory_guard_names_the_block_size(monkeypatch):
     out = np.zeros((40, 40))
     NET.kernel(X, out=out, block_size=10)
     np.testing.assert_array_equal(out, want)
-    with pytest.raises(MemoryError, match="for blocks of 20 signals.*; or pass a smaller block_size"):
+    with pytest.raises(MemoryError, match=r"for blocks of 20 signals.*; or pass a smaller block_size"):
         NET.kernel(X, out=out, block_size=20)
     monkeypatch.setenv(memory.MEMORY_LIMIT_ENV, "lots")
     with pytest.raises(ValueError, match="NTK_RS_MEMORY_LIMIT must be a number of bytes"):
