@@ -210,26 +210,103 @@ def _check_degrees(k: object, name: str) -> np.ndarray:
         raise TypeError(f"{name} must be a non-negative integer or an array of them, got {k!r}")
     if (arr < 0).any():
         raise ValueError(f"{name} must be >= 0, got {k!r}")
+    if arr.size and arr.max() > INT64_MAX:  # uint64 beyond int64 would wrap to negative degrees
+        raise ValueError(f"{name} must be at most 2^63 - 1 in an array, got {arr.max()}")
     return arr.astype(np.int64)
 
 
+#: The largest N(p, k) an int64 array of :func:`harmonic_dimension` holds.
+INT64_MAX = int(np.iinfo(np.int64).max)
+#: log N(p, k) comes from the exact N where k − 1 and p − 2 are both below this.
+_EXACT_BELOW = 64
+
+
+def _stirling_correction(x: np.ndarray) -> np.ndarray:
+    """``log Γ(x) − ((x − ½) log x − x + ½ log 2π)`` for ``x >= 64``, to double precision."""
+    inv = 1.0 / x
+    inv2 = inv * inv
+    return inv * (1 / 12 - inv2 * (1 / 360 - inv2 * (1 / 1260 - inv2 / 1680)))
+
+
+def _log_rising(m: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """``log Γ(m + r + 1) − log Γ(m + 1)`` for ``m >= 63`` and ``0 <= r <= m``, without the
+    cancellation of the two log-gammas when ``m`` is large (at m = 10⁹ they are ~2e10 and
+    their difference would lose ~4e-6): Stirling's series with the difference of the
+    logarithms as ``log1p``."""
+    x = m + 1
+    return (
+        (x - 0.5) * np.log1p(r / x)
+        + r * np.log(x + r)
+        - r
+        + _stirling_correction(x + r)
+        - _stirling_correction(x)
+    )
+
+
 def _log_harmonic_dimension(p: int, k: np.ndarray) -> np.ndarray:
-    """log N(p, k), with N(p, k) = (2k + p − 2)/k · C(k + p − 3, k − 1) and N(p, 0) = 1."""
+    """log N(p, k), with N(p, k) = (2k + p − 2)/k · C(k + p − 3, k − 1) and N(p, 0) = 1,
+    to ~1e-15 relative for every int64 ``k``: ``log C(m + r, r)`` with
+    ``r = min(k − 1, p − 2)`` and ``m = max(k − 1, p − 2)`` by :func:`_log_rising`, or
+    where both are below 64 the logarithm of the exact count."""
     kk = np.maximum(k, 1).astype(np.float64)
-    logn = np.log(2 * kk + p - 2) - np.log(kk) + _lgamma(kk + p - 2) - _lgamma(kk) - math.lgamma(p - 1)
-    return np.where(k == 0, 0.0, logn)
+    r = np.minimum(kk - 1, p - 2)
+    m = np.maximum(kk - 1, p - 2)
+    exact = (m < _EXACT_BELOW) | (k == 0)
+    ms, rs = np.where(exact, _EXACT_BELOW, m), np.where(exact, 0.0, r)
+    logn = np.log(2 + (p - 2) / kk) + _log_rising(ms, rs) - _lgamma(rs + 1)
+    if exact.any():
+        small = {d: math.log(_exact_harmonic_dimension(p, d)) for d in np.unique(k[exact]).tolist()}
+        logn = np.where(exact, np.vectorize(small.get, otypes=[float])(np.where(exact, k, 0)), logn)
+    return logn
+
+
+def _exact_harmonic_dimension(p: int, k: int) -> int:
+    """N(p, k) as a Python int, exactly."""
+    if k == 0:
+        return 1
+    return (2 * k + p - 2) * math.comb(k + p - 3, k - 1) // k
 
 
 def harmonic_dimension(dim: int, k, log: bool = False):
     """``N(dim, k)``: the number of linearly independent spherical harmonics of degree
     ``k`` on ``S^{dim−1}`` (1 for k = 0; 2 for k ≥ 1 on the circle; 2k + 1 on S²).
 
-    ``k`` is an integer or an integer array; ``log=True`` returns ``log N``, which is
-    finite where ``N`` itself overflows float64."""
+    An exact integer count: a Python int for an integer ``k`` (of any size), an int64
+    array of the shape of an integer array ``k``. Where some value of an array exceeds
+    int64 (2⁶³ − 1, e.g. N(10, k) from k ≈ 2·10⁵, N(1000, k) from k = 6) it raises a
+    ``ValueError``: pass ``log=True``, or the degrees one at a time as Python ints.
+    ``log=True`` returns ``log N`` as float64 (a float for an integer ``k``), to a few
+    units of rounding for every ``k`` up to 2⁶³ − 1, finite where ``N`` itself
+    overflows any number type."""
     p = _check_dim(dim)
+    if np.ndim(k) == 0 and isinstance(k, (int, np.integer, np.ndarray)) and not isinstance(k, bool):
+        degree = _integer(k.item() if isinstance(k, np.ndarray) else k, "k", 0)
+        if not log:
+            return _exact_harmonic_dimension(p, degree)
+        if degree > INT64_MAX:  # beyond the float64 formula's degrees: from the exact value
+            return math.log(_exact_harmonic_dimension(p, degree))
+        return float(_log_harmonic_dimension(p, np.array(degree)))
     k = _check_degrees(k, "k")
     logn = _log_harmonic_dimension(p, k)
-    return _result(logn if log else np.exp(logn))
+    if log:
+        return _result(logn)
+    # log N is accurate to ~1e-15 relative: degrees whose N is clearly above int64 are
+    # refused from it, the others by their exact value.
+    bad = k[logn > math.log(INT64_MAX) * (1 + 1e-12)]
+    degrees = np.unique(k[logn <= math.log(INT64_MAX) * (1 + 1e-12)])
+    values = [_exact_harmonic_dimension(p, int(d)) for d in degrees]
+    bad = [*bad.tolist(), *(int(d) for d, v in zip(degrees, values) if v > INT64_MAX)]
+    if bad:
+        raise _too_large(p, min(bad))
+    return np.array(values, dtype=np.int64)[np.searchsorted(degrees, k)]
+
+
+def _too_large(p: int, k: int) -> ValueError:
+    digits = _log_harmonic_dimension(p, np.array(k)) / math.log(10)
+    return ValueError(
+        f"N({p}, k) exceeds int64 (2^63 - 1) at k = {k} (about 10^{float(digits):.1f}): pass log=True "
+        f"for log N, or each k as a Python int for its exact value"
+    )
 
 
 def legendre(dim: int, kmax: int, u):
