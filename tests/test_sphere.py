@@ -132,6 +132,9 @@ def test_gap_bad_input():
         sphere.kappa_gap(4.0)
     with pytest.raises(ValueError, match="kernel must be one of"):
         sphere.kappa_gap(0.1, "rbf")
+    # kappa_gap takes no callables, and its message does not offer them.
+    with pytest.raises(ValueError, match=r"kernel must be one of \('k0', 'k1', 'ntk'\), got 'rf'$"):
+        sphere.kappa_gap(0.1, "rf")
 
 
 def test_angle_is_accurate_for_nearly_parallel_vectors():
@@ -160,6 +163,29 @@ def test_two_layer_distance_to_zero_is_the_norm():
     assert sphere.two_layer_distance(np.zeros(2), y, "ntk") == pytest.approx(5 * math.sqrt(2), rel=1e-15)
     assert sphere.two_layer_distance(y, np.zeros(2), "rf") == pytest.approx(5.0, rel=1e-15)
     assert sphere.two_layer_distance(np.zeros(2), np.zeros(2)) == 0.0
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-200, 1e-160, 1e160, 1e200, 1e300])
+def test_angle_and_distance_at_any_scale(scale):
+    """Angles are scale-free and the distance is homogeneous of degree 1, also where
+    squared norms under- or overflow float64 (they did from ~1e±154: 'no zero rows', NaN
+    or 0). Expected values by hand: θ, and sqrt(2 (κ(1) − κ(cos θ))) for unit vectors."""
+    theta = 1.0
+    x, y = unit_pair(theta)
+    u = math.cos(theta)
+    k0 = 1 - math.acos(u) / math.pi
+    k1 = (u * (math.pi - math.acos(u)) + math.sqrt(1 - u * u)) / math.pi
+    want = {"ntk": math.sqrt(2 * (2 - (u * k0 + k1))), "rf": math.sqrt(2 * (1 - k1))}
+    assert sphere.angle(scale * x, scale * y) == pytest.approx(theta, rel=1e-14)
+    assert sphere.angle(scale * x, y / scale) == pytest.approx(theta, rel=1e-14)
+    for kind in ("ntk", "rf"):
+        got = sphere.two_layer_distance(scale * x, scale * y, kind)
+        assert got == pytest.approx(scale * want[kind], rel=1e-14)
+        rows = sphere.two_layer_distance(scale * np.stack([x, y]), scale * x, kind)
+        np.testing.assert_allclose(rows, [0.0, scale * want[kind]], rtol=1e-14)
+    # Nearly identical pairs keep their relative accuracy at any scale.
+    x, y = unit_pair(1e-9)
+    assert sphere.angle(scale * x, scale * y) == pytest.approx(1e-9, rel=1e-6)
 
 
 def test_two_layer_distance_bad_input():

@@ -133,23 +133,36 @@ def angle(x, y):
     """Angles between the rows of ``x`` and ``y`` (broadcast), accurate also for nearly
     parallel vectors: ``atan2(‖d⊥‖, ⟨x̂, y⟩)`` where ``d⊥`` is the part of ``d = x − y``
     orthogonal to ``x̂ = x/‖x‖``, so the small quantity comes from the difference.
+    Vectors of any finite size are fine (each is first scaled by a power of two).
 
     Rows of zeros have no direction: a ValueError."""
-    x, y, nx, ny = _vector_pair(x, y)
+    x, y = _vector_pair(x, y)
+    x, y = x / _binary_scale(x), y / _binary_scale(y)
+    nx, ny = np.linalg.norm(x, axis=-1), np.linalg.norm(y, axis=-1)
     if (nx == 0).any() or (ny == 0).any():
         raise ValueError("angle: x and y must have no zero rows")
     return _result(_angle(x, nx, y))
 
 
+def _binary_scale(*vectors: np.ndarray) -> np.ndarray:
+    """A power of two per row (broadcast over ``vectors``, the last axis kept) near the
+    largest magnitude, 1 for zero rows: dividing by it is exact, and the rows' norms
+    then neither overflow nor underflow (``np.linalg.norm`` does from ~1e±154)."""
+    largest = np.max(
+        [np.max(np.abs(v), axis=-1, keepdims=True) for v in np.broadcast_arrays(*vectors)], axis=0
+    )
+    return np.ldexp(1.0, np.frexp(largest)[1])
+
+
 def _vector_pair(x: object, y: object):
-    """x, y as float arrays of vectors (last axis) of one dimension, and their norms."""
+    """x, y as finite float arrays of vectors (last axis) of one dimension."""
     x, y = _real_array(x, "x"), _real_array(y, "y")
     for v, name in ((x, "x"), (y, "y")):
         if v.ndim == 0:
             raise ValueError(f"{name} must have at least one axis (vectors along the last), got a scalar")
     if x.shape[-1] != y.shape[-1]:
         raise ValueError(f"x and y must have the same dimension, got {x.shape[-1]} and {y.shape[-1]}")
-    return x, y, np.linalg.norm(x, axis=-1), np.linalg.norm(y, axis=-1)
+    return x, y
 
 
 def _angle(x, nx, y):
@@ -167,26 +180,35 @@ def two_layer_distance(x, y, kind: str = "ntk"):
     ``κ(1) (‖x‖ − ‖y‖)² + 2 ‖x‖ ‖y‖ (κ(1) − κ(cos θ))``, non-negative terms whose small
     factors come from ``x − y`` (``‖x‖ − ‖y‖ = ⟨x − y, x + y⟩ / (‖x‖ + ‖y‖)``, θ from
     :func:`angle`, the gap from :func:`kappa_gap`), so it keeps its relative accuracy
-    for nearly identical pairs, where ``K(x, x) + K(y, y) − 2 K(x, y)`` cancels."""
+    for nearly identical pairs, where ``K(x, x) + K(y, y) − 2 K(x, y)`` cancels, and for
+    vectors of any finite size."""
     if kind not in KIND_KERNEL:
         raise ValueError(f"kind must be one of {tuple(KIND_KERNEL)}, got {kind!r}")
     kernel = KIND_KERNEL[kind]
-    x, y, nx, ny = _vector_pair(x, y)
+    x, y = _vector_pair(x, y)
+    # The distance is homogeneous of degree 1 in the pair: computed on the pair scaled
+    # by a common power of two (exactly), then scaled back.
+    scale = _binary_scale(x, y)
+    x, y = x / scale, y / scale
+    nx, ny = np.linalg.norm(x, axis=-1), np.linalg.norm(y, axis=-1)
     both = (nx > 0) & (ny > 0)
     # Where a vector is zero its feature is zero and the angle does not matter.
     theta = np.where(both, _angle(x, np.where(both, nx, 1.0), y), 0.0)
     total = nx + ny
     radial = np.sum((x - y) * (x + y), axis=-1) / np.where(total > 0, total, 1.0)
     sq = KAPPA_AT_ONE[kernel] * radial**2 + 2.0 * nx * ny * kappa_gap(theta, kernel)
-    return _result(np.sqrt(sq))
+    return _result(np.sqrt(sq) * scale[..., 0])
 
 
 # ---------------------------------------------------------------- Mercer spectrum
 
 
-def _check_kernel_name(kernel: object) -> str:
+def _check_kernel_name(kernel: object, callables: bool = False) -> str:
+    """``kernel`` as one of :data:`KERNELS`, or a ValueError that offers callables
+    only where the caller takes them."""
     if kernel not in KERNELS:
-        raise ValueError(f"kernel must be one of {KERNELS} or a callable, got {kernel!r}")
+        also = " or a callable" if callables else ""
+        raise ValueError(f"kernel must be one of {KERNELS}{also}, got {kernel!r}")
     return kernel  # type: ignore[return-value]
 
 
@@ -430,7 +452,7 @@ def mercer_eigenvalues(
             method = "quadrature"
         kappa = kernel
     else:
-        kappa = MERCER_KAPPAS[_check_kernel_name(kernel)]
+        kappa = MERCER_KAPPAS[_check_kernel_name(kernel, callables=True)]
     if method == "closed":
         logmu = _log_mercer_closed(kernel, p, kmax)  # type: ignore[arg-type]
         return logmu if log else np.exp(logmu)
