@@ -1,10 +1,12 @@
 """``python -m ntk_rs.experiments dynamics --quick`` writes its figures and numbers."""
 
 import csv
+import sys
 
 import numpy as np
+import pytest
 
-from ntk_rs.experiments import available
+from ntk_rs.experiments import available, dynamics
 from ntk_rs.experiments.__main__ import main
 
 
@@ -30,3 +32,11 @@ def test_quick_study_writes_figures_and_consistent_numbers(tmp_path):
     assert {r["width"] for r in curves} == {"0", "8", "32"}
     gaps = read(tmp_path / "dynamics_gap.csv")
     assert all(np.isfinite(float(r["relative_rms_gap"])) for r in gaps)
+
+
+def test_without_scikit_learn_the_error_names_the_extra(monkeypatch, tmp_path):
+    """As the stability study's: it was a bare ModuleNotFoundError for sklearn."""
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    with pytest.raises(ImportError, match=r"dynamics study .*pip install 'ntk_rs\[demo\]'"):
+        dynamics.main(tmp_path, quick=True)

@@ -247,6 +247,9 @@ def test_bad_calls():
         (lambda: model.kernel(X, np.ones((2, 3, 1))), ValueError, "Z must hold signals"),
         (lambda: model.train(X, Y, lr=-1, steps=2), ValueError, "lr must be finite and > 0"),
         (lambda: model.train(X, Y, lr=np.nan, steps=2), ValueError, "lr must be finite"),
+        # Not numbers: a TypeError naming lr (float() had raised its own, unnamed errors).
+        (lambda: model.train(X, Y, lr="fast", steps=2), TypeError, "lr must be a number, got 'fast'"),
+        (lambda: model.train(X, Y, lr=None, steps=2), TypeError, "lr must be a number, got None"),
         (lambda: model.train(X, Y, lr=0.1, steps=-1), ValueError, "steps must be >= 0"),
         (lambda: model.train(X, Y, lr=0.1, steps=2.0), TypeError, "steps must be an integer"),
         (lambda: model.train(X, Y, lr=0.1, steps=2, record=[5]), ValueError, "record must be"),

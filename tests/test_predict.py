@@ -156,6 +156,12 @@ BAD = [
     ),
     (lambda: GradientFlow(K0, Y0).predict(None, 1.0, FS0), ValueError, "on the training inputs f0 is used"),
     (lambda: one_hot([]), ValueError, "labels must be a non-empty 1-D"),
+    # One label per training input, said in terms of the labels (not of their one-hot targets).
+    (
+        lambda: classify(K0, KS0, np.arange(6) % 3),
+        ValueError,
+        r"labels must have one entry per training input \(K_train has 7 rows\), got 6",
+    ),
     (lambda: accuracy([1, 2], [1]), ValueError, "same length|one length"),
 ]
 

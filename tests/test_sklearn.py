@@ -1,6 +1,8 @@
 """The scikit-learn estimators: scikit-learn's own checks, model selection, and the
 predictions against closed forms."""
 
+import re
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
@@ -66,6 +68,13 @@ def test_classifier_in_a_pipeline_and_grid_search_on_digits():
     model = NTKClassifier(NET, kind="rf").fit(images[:100], y[:100])
     assert model.score(images[100:], y[100:]) > 0.85
     assert model.decision_function(images[100:]).shape == (50, 10)
+    # Images of another shape are named as such (scikit-learn's check spoke of "7 features").
+    for other in (np.ones((2, 7, 7, 1)), np.ones((2, 8, 7, 1)), np.ones((2, 8, 8)), np.ones((2, 64))):
+        with pytest.raises(
+            ValueError,
+            match=rf"X must hold signals of shape \(8, 8, 1\).*got {re.escape(str(other.shape[1:]))}",
+        ):
+            model.predict(other)
 
 
 def test_classifier_scores_are_not_probabilities_but_calibrate():

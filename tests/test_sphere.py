@@ -132,6 +132,9 @@ def test_gap_bad_input():
         sphere.kappa_gap(4.0)
     with pytest.raises(ValueError, match="kernel must be one of"):
         sphere.kappa_gap(0.1, "rbf")
+    # kappa_gap takes no callables, and its message does not offer them.
+    with pytest.raises(ValueError, match=r"kernel must be one of \('k0', 'k1', 'ntk'\), got 'rf'$"):
+        sphere.kappa_gap(0.1, "rf")
 
 
 def test_angle_is_accurate_for_nearly_parallel_vectors():
@@ -160,6 +163,29 @@ def test_two_layer_distance_to_zero_is_the_norm():
     assert sphere.two_layer_distance(np.zeros(2), y, "ntk") == pytest.approx(5 * math.sqrt(2), rel=1e-15)
     assert sphere.two_layer_distance(y, np.zeros(2), "rf") == pytest.approx(5.0, rel=1e-15)
     assert sphere.two_layer_distance(np.zeros(2), np.zeros(2)) == 0.0
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-200, 1e-160, 1e160, 1e200, 1e300])
+def test_angle_and_distance_at_any_scale(scale):
+    """Angles are scale-free and the distance is homogeneous of degree 1, also where
+    squared norms under- or overflow float64 (they did from ~1e±154: 'no zero rows', NaN
+    or 0). Expected values by hand: θ, and sqrt(2 (κ(1) − κ(cos θ))) for unit vectors."""
+    theta = 1.0
+    x, y = unit_pair(theta)
+    u = math.cos(theta)
+    k0 = 1 - math.acos(u) / math.pi
+    k1 = (u * (math.pi - math.acos(u)) + math.sqrt(1 - u * u)) / math.pi
+    want = {"ntk": math.sqrt(2 * (2 - (u * k0 + k1))), "rf": math.sqrt(2 * (1 - k1))}
+    assert sphere.angle(scale * x, scale * y) == pytest.approx(theta, rel=1e-14)
+    assert sphere.angle(scale * x, y / scale) == pytest.approx(theta, rel=1e-14)
+    for kind in ("ntk", "rf"):
+        got = sphere.two_layer_distance(scale * x, scale * y, kind)
+        assert got == pytest.approx(scale * want[kind], rel=1e-14)
+        rows = sphere.two_layer_distance(scale * np.stack([x, y]), scale * x, kind)
+        np.testing.assert_allclose(rows, [0.0, scale * want[kind]], rtol=1e-14)
+    # Nearly identical pairs keep their relative accuracy at any scale.
+    x, y = unit_pair(1e-9)
+    assert sphere.angle(scale * x, scale * y) == pytest.approx(1e-9, rel=1e-6)
 
 
 def test_two_layer_distance_bad_input():
@@ -223,16 +249,85 @@ def test_the_holder_bound_of_the_two_layer_ntk():
 # ---------------------------------------------------------------- Mercer spectrum
 
 
-def test_harmonic_dimension():
+def _harmonic_polynomials(p, k):
+    """N(p, k) as the dimension of the homogeneous harmonic polynomials of degree k in p
+    variables: C(k+p−1, p−1) − C(k+p−3, p−1) (all homogeneous ones, less those that are
+    |x|² times one of degree k − 2), exact integers."""
+    return math.comb(k + p - 1, p - 1) - (math.comb(k + p - 3, p - 1) if k >= 2 else 0)
+
+
+INT64_MAX = 2**63 - 1
+
+
+def test_harmonic_dimension_small_cases():
     k = np.arange(8)
-    assert sphere.harmonic_dimension(3, k).tolist() == pytest.approx((2 * k + 1).tolist(), rel=1e-13)
-    assert sphere.harmonic_dimension(2, k).tolist() == pytest.approx([1] + [2] * 7, rel=1e-13)
-    assert sphere.harmonic_dimension(4, k).tolist() == pytest.approx(((k + 1) ** 2).tolist(), rel=1e-13)
-    # Homogeneous harmonic polynomials: N(p, k) = C(k+p−1, p−1) − C(k+p−3, p−1), exact integers.
-    for p, kk in ((1000, 10**4), (57, 333), (3, 10**4)):
-        exact = math.comb(kk + p - 1, p - 1) - math.comb(kk + p - 3, p - 1)
-        # log-gamma of arguments ~1e4 costs ~1e-11 absolute in the log.
-        assert sphere.harmonic_dimension(p, kk, log=True) == pytest.approx(math.log(exact), abs=1e-10)
+    assert sphere.harmonic_dimension(3, k).tolist() == (2 * k + 1).tolist()
+    assert sphere.harmonic_dimension(2, k).tolist() == [1] + [2] * 7
+    assert sphere.harmonic_dimension(4, k).tolist() == ((k + 1) ** 2).tolist()
+    assert sphere.harmonic_dimension(3, 2) == 5
+
+
+@pytest.mark.parametrize("p", [2, 3, 4, 5, 6, 7, 10, 20, 57, 100, 1000])
+def test_harmonic_dimension_is_an_exact_integer(p):
+    ks = [k for k in range(400) if _harmonic_polynomials(p, k) <= INT64_MAX]
+    want = [_harmonic_polynomials(p, k) for k in ks]
+    for k, n in zip(ks, want):
+        got = sphere.harmonic_dimension(p, k)
+        assert type(got) is int and got == n
+        for same in (np.int64(k), np.uint16(k) if k < 2**16 else np.int64(k), np.array(k)):
+            assert type(sphere.harmonic_dimension(p, same)) is int
+            assert sphere.harmonic_dimension(p, same) == n
+    arr = sphere.harmonic_dimension(p, np.array(ks[::-1]).reshape(1, -1))
+    assert arr.dtype == np.int64 and arr.shape == (1, len(ks))
+    assert arr[0].tolist() == want[::-1]
+
+
+def _first_beyond_int64(p):
+    """The first degree whose N(p, k) exceeds int64, by bisection (N grows with k for p >= 3)."""
+    low, high = 0, 1
+    while _harmonic_polynomials(p, high) <= INT64_MAX:
+        low, high = high, 2 * high
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (mid, high) if _harmonic_polynomials(p, mid) <= INT64_MAX else (low, mid)
+    return high
+
+
+def test_harmonic_dimension_beyond_int64():
+    # A Python int for an integer degree, of any size.
+    for p, k in ((1000, 10**4), (57, 333), (10, 10**6)):
+        assert sphere.harmonic_dimension(p, k) == _harmonic_polynomials(p, k) > INT64_MAX
+    assert sphere.harmonic_dimension(3, 10**30) == 2 * 10**30 + 1
+    # Arrays are int64 up to the last degree that fits, then a ValueError naming the first
+    # degree that does not and the way out.
+    for p in (4, 5, 10, 1000):
+        first = _first_beyond_int64(p)
+        fits = np.array([0, first // 2, first - 1])
+        last = sphere.harmonic_dimension(p, fits)
+        assert last.dtype == np.int64 and last.tolist() == [_harmonic_polynomials(p, k) for k in fits]
+        for degrees in (np.array([0, first - 1, first]), np.array([first, 0]), np.array([first + 5, first])):
+            with pytest.raises(ValueError, match=rf"N\({p}, k\) exceeds int64 .* k = {first} .*log=True"):
+                sphere.harmonic_dimension(p, degrees)
+    # uint64 degrees beyond int64 are refused, not wrapped to negative ones.
+    with pytest.raises(ValueError, match="k must be at most"):
+        sphere.harmonic_dimension(3, np.array([2**64 - 1], dtype=np.uint64))
+
+
+def test_log_harmonic_dimension_is_accurate():
+    """log N to ~1e-15 relative for every int64 degree, against the log of the exact count
+    (log-gamma differences lost 4e-6 of it at k = 10⁹)."""
+    for p in (2, 3, 4, 10, 57, 64, 65, 66, 100, 1000):
+        ks = [0, 1, 2, 3, 10, 62, 63, 64, 65, 66, 100, 1000, 10**4, 10**6, 10**9, 10**12, 10**15]
+        ks += [10**18, INT64_MAX] if p <= 100 else []
+        want = np.array([math.log(_harmonic_polynomials(p, k)) for k in ks])
+        got = sphere.harmonic_dimension(p, np.array(ks), log=True)
+        assert got.dtype == np.float64
+        np.testing.assert_allclose(got, want, rtol=3e-15, atol=0)
+        scalar = sphere.harmonic_dimension(p, ks[-1], log=True)
+        assert type(scalar) is float and scalar == pytest.approx(want[-1], rel=3e-15)
+    for p, k in ((1000, 10**4), (57, 333), (3, 10**4), (3, 10**30)):
+        exact = math.log(_harmonic_polynomials(p, k))
+        assert sphere.harmonic_dimension(p, k, log=True) == pytest.approx(exact, rel=3e-15)
 
 
 def test_legendre_matches_scipy():

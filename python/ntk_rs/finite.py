@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .network import CNN, Layer, _positive_int, as_signals, check_kind
+from .predict import _nonnegative
 
 
 def patch_operator(length: int, size: int, padding: str) -> np.ndarray:
@@ -310,9 +311,7 @@ class FiniteCNN:
         """
         X = self._signals(X, "X")
         Y = self._targets(Y, len(X), "Y")
-        lr = float(lr)
-        if not (math.isfinite(lr) and lr > 0):
-            raise ValueError(f"lr must be finite and > 0, got {lr}")
+        lr = _nonnegative(lr, "lr", allow_zero=False)
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)):
             raise TypeError(f"steps must be an integer, got {steps!r}")
         if steps < 0:

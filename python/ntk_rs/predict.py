@@ -199,7 +199,13 @@ def one_hot(labels) -> tuple[np.ndarray, np.ndarray]:
 
 def classify(K_train, K_test_train, labels, *, ridge: float = 0.0, t=np.inf, lr: float = 1.0) -> np.ndarray:
     """Labels of the test inputs: regression on one-hot targets, then the largest output."""
+    K_train = _matrix(K_train, "K_train")
     targets, classes = one_hot(labels)
+    if len(targets) != len(K_train):
+        raise ValueError(
+            f"labels must have one entry per training input (K_train has {len(K_train)} rows), "
+            f"got {len(targets)}"
+        )
     scores = gradient_flow(K_train, K_test_train, targets, t, lr=lr, ridge=ridge)
     return classes[scores.argmax(axis=-1)]
 

@@ -67,6 +67,19 @@ class _KernelModel(BaseEstimator):
             X = X.reshape(len(X), *shape)
         return X, y
 
+    def _check_signal_shape(self, X) -> None:
+        """Signals of the training shape, said in those terms: for images and 1-D signals
+        scikit-learn's check would count their first axis as 'features'."""
+        if self.input_shape is not None:
+            return
+        try:
+            shape = np.shape(X)[1:]
+        except (ValueError, TypeError):  # ragged, or no shape to read: validate_data says why
+            return
+        want = self.X_fit_.shape[1:]
+        if shape != want and max(len(shape), len(want)) > 1:
+            raise ValueError(f"X must hold signals of shape {want}, as the training inputs, got {shape}")
+
     def _network(self) -> CNN:
         if self.kind not in ("ntk", "rf"):
             raise ValueError(f"kind must be 'ntk' or 'rf', got {self.kind!r}")
@@ -91,6 +104,7 @@ class _KernelModel(BaseEstimator):
 
     def _outputs(self, X) -> np.ndarray:
         check_is_fitted(self)
+        self._check_signal_shape(X)
         X, _ = self._signals(X)
         return self._network().kernel(X, self.X_fit_, kind=self.kind) @ self.dual_coef_
 

@@ -133,23 +133,36 @@ def angle(x, y):
     """Angles between the rows of ``x`` and ``y`` (broadcast), accurate also for nearly
     parallel vectors: ``atan2(‖d⊥‖, ⟨x̂, y⟩)`` where ``d⊥`` is the part of ``d = x − y``
     orthogonal to ``x̂ = x/‖x‖``, so the small quantity comes from the difference.
+    Vectors of any finite size are fine (each is first scaled by a power of two).
 
     Rows of zeros have no direction: a ValueError."""
-    x, y, nx, ny = _vector_pair(x, y)
+    x, y = _vector_pair(x, y)
+    x, y = x / _binary_scale(x), y / _binary_scale(y)
+    nx, ny = np.linalg.norm(x, axis=-1), np.linalg.norm(y, axis=-1)
     if (nx == 0).any() or (ny == 0).any():
         raise ValueError("angle: x and y must have no zero rows")
     return _result(_angle(x, nx, y))
 
 
+def _binary_scale(*vectors: np.ndarray) -> np.ndarray:
+    """A power of two per row (broadcast over ``vectors``, the last axis kept) near the
+    largest magnitude, 1 for zero rows: dividing by it is exact, and the rows' norms
+    then neither overflow nor underflow (``np.linalg.norm`` does from ~1e±154)."""
+    largest = np.max(
+        [np.max(np.abs(v), axis=-1, keepdims=True) for v in np.broadcast_arrays(*vectors)], axis=0
+    )
+    return np.ldexp(1.0, np.frexp(largest)[1])
+
+
 def _vector_pair(x: object, y: object):
-    """x, y as float arrays of vectors (last axis) of one dimension, and their norms."""
+    """x, y as finite float arrays of vectors (last axis) of one dimension."""
     x, y = _real_array(x, "x"), _real_array(y, "y")
     for v, name in ((x, "x"), (y, "y")):
         if v.ndim == 0:
             raise ValueError(f"{name} must have at least one axis (vectors along the last), got a scalar")
     if x.shape[-1] != y.shape[-1]:
         raise ValueError(f"x and y must have the same dimension, got {x.shape[-1]} and {y.shape[-1]}")
-    return x, y, np.linalg.norm(x, axis=-1), np.linalg.norm(y, axis=-1)
+    return x, y
 
 
 def _angle(x, nx, y):
@@ -167,26 +180,35 @@ def two_layer_distance(x, y, kind: str = "ntk"):
     ``κ(1) (‖x‖ − ‖y‖)² + 2 ‖x‖ ‖y‖ (κ(1) − κ(cos θ))``, non-negative terms whose small
     factors come from ``x − y`` (``‖x‖ − ‖y‖ = ⟨x − y, x + y⟩ / (‖x‖ + ‖y‖)``, θ from
     :func:`angle`, the gap from :func:`kappa_gap`), so it keeps its relative accuracy
-    for nearly identical pairs, where ``K(x, x) + K(y, y) − 2 K(x, y)`` cancels."""
+    for nearly identical pairs, where ``K(x, x) + K(y, y) − 2 K(x, y)`` cancels, and for
+    vectors of any finite size."""
     if kind not in KIND_KERNEL:
         raise ValueError(f"kind must be one of {tuple(KIND_KERNEL)}, got {kind!r}")
     kernel = KIND_KERNEL[kind]
-    x, y, nx, ny = _vector_pair(x, y)
+    x, y = _vector_pair(x, y)
+    # The distance is homogeneous of degree 1 in the pair: computed on the pair scaled
+    # by a common power of two (exactly), then scaled back.
+    scale = _binary_scale(x, y)
+    x, y = x / scale, y / scale
+    nx, ny = np.linalg.norm(x, axis=-1), np.linalg.norm(y, axis=-1)
     both = (nx > 0) & (ny > 0)
     # Where a vector is zero its feature is zero and the angle does not matter.
     theta = np.where(both, _angle(x, np.where(both, nx, 1.0), y), 0.0)
     total = nx + ny
     radial = np.sum((x - y) * (x + y), axis=-1) / np.where(total > 0, total, 1.0)
     sq = KAPPA_AT_ONE[kernel] * radial**2 + 2.0 * nx * ny * kappa_gap(theta, kernel)
-    return _result(np.sqrt(sq))
+    return _result(np.sqrt(sq) * scale[..., 0])
 
 
 # ---------------------------------------------------------------- Mercer spectrum
 
 
-def _check_kernel_name(kernel: object) -> str:
+def _check_kernel_name(kernel: object, callables: bool = False) -> str:
+    """``kernel`` as one of :data:`KERNELS`, or a ValueError that offers callables
+    only where the caller takes them."""
     if kernel not in KERNELS:
-        raise ValueError(f"kernel must be one of {KERNELS} or a callable, got {kernel!r}")
+        also = " or a callable" if callables else ""
+        raise ValueError(f"kernel must be one of {KERNELS}{also}, got {kernel!r}")
     return kernel  # type: ignore[return-value]
 
 
@@ -210,26 +232,103 @@ def _check_degrees(k: object, name: str) -> np.ndarray:
         raise TypeError(f"{name} must be a non-negative integer or an array of them, got {k!r}")
     if (arr < 0).any():
         raise ValueError(f"{name} must be >= 0, got {k!r}")
+    if arr.size and arr.max() > INT64_MAX:  # uint64 beyond int64 would wrap to negative degrees
+        raise ValueError(f"{name} must be at most 2^63 - 1 in an array, got {arr.max()}")
     return arr.astype(np.int64)
 
 
+#: The largest N(p, k) an int64 array of :func:`harmonic_dimension` holds.
+INT64_MAX = int(np.iinfo(np.int64).max)
+#: log N(p, k) comes from the exact N where k − 1 and p − 2 are both below this.
+_EXACT_BELOW = 64
+
+
+def _stirling_correction(x: np.ndarray) -> np.ndarray:
+    """``log Γ(x) − ((x − ½) log x − x + ½ log 2π)`` for ``x >= 64``, to double precision."""
+    inv = 1.0 / x
+    inv2 = inv * inv
+    return inv * (1 / 12 - inv2 * (1 / 360 - inv2 * (1 / 1260 - inv2 / 1680)))
+
+
+def _log_rising(m: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """``log Γ(m + r + 1) − log Γ(m + 1)`` for ``m >= 63`` and ``0 <= r <= m``, without the
+    cancellation of the two log-gammas when ``m`` is large (at m = 10⁹ they are ~2e10 and
+    their difference would lose ~4e-6): Stirling's series with the difference of the
+    logarithms as ``log1p``."""
+    x = m + 1
+    return (
+        (x - 0.5) * np.log1p(r / x)
+        + r * np.log(x + r)
+        - r
+        + _stirling_correction(x + r)
+        - _stirling_correction(x)
+    )
+
+
 def _log_harmonic_dimension(p: int, k: np.ndarray) -> np.ndarray:
-    """log N(p, k), with N(p, k) = (2k + p − 2)/k · C(k + p − 3, k − 1) and N(p, 0) = 1."""
+    """log N(p, k), with N(p, k) = (2k + p − 2)/k · C(k + p − 3, k − 1) and N(p, 0) = 1,
+    to ~1e-15 relative for every int64 ``k``: ``log C(m + r, r)`` with
+    ``r = min(k − 1, p − 2)`` and ``m = max(k − 1, p − 2)`` by :func:`_log_rising`, or
+    where both are below 64 the logarithm of the exact count."""
     kk = np.maximum(k, 1).astype(np.float64)
-    logn = np.log(2 * kk + p - 2) - np.log(kk) + _lgamma(kk + p - 2) - _lgamma(kk) - math.lgamma(p - 1)
-    return np.where(k == 0, 0.0, logn)
+    r = np.minimum(kk - 1, p - 2)
+    m = np.maximum(kk - 1, p - 2)
+    exact = (m < _EXACT_BELOW) | (k == 0)
+    ms, rs = np.where(exact, _EXACT_BELOW, m), np.where(exact, 0.0, r)
+    logn = np.log(2 + (p - 2) / kk) + _log_rising(ms, rs) - _lgamma(rs + 1)
+    if exact.any():
+        small = {d: math.log(_exact_harmonic_dimension(p, d)) for d in np.unique(k[exact]).tolist()}
+        logn = np.where(exact, np.vectorize(small.get, otypes=[float])(np.where(exact, k, 0)), logn)
+    return logn
+
+
+def _exact_harmonic_dimension(p: int, k: int) -> int:
+    """N(p, k) as a Python int, exactly."""
+    if k == 0:
+        return 1
+    return (2 * k + p - 2) * math.comb(k + p - 3, k - 1) // k
 
 
 def harmonic_dimension(dim: int, k, log: bool = False):
     """``N(dim, k)``: the number of linearly independent spherical harmonics of degree
     ``k`` on ``S^{dim−1}`` (1 for k = 0; 2 for k ≥ 1 on the circle; 2k + 1 on S²).
 
-    ``k`` is an integer or an integer array; ``log=True`` returns ``log N``, which is
-    finite where ``N`` itself overflows float64."""
+    An exact integer count: a Python int for an integer ``k`` (of any size), an int64
+    array of the shape of an integer array ``k``. Where some value of an array exceeds
+    int64 (2⁶³ − 1, e.g. N(10, k) from k ≈ 2·10⁵, N(1000, k) from k = 6) it raises a
+    ``ValueError``: pass ``log=True``, or the degrees one at a time as Python ints.
+    ``log=True`` returns ``log N`` as float64 (a float for an integer ``k``), to a few
+    units of rounding for every ``k`` up to 2⁶³ − 1, finite where ``N`` itself
+    overflows any number type."""
     p = _check_dim(dim)
+    if np.ndim(k) == 0 and isinstance(k, (int, np.integer, np.ndarray)) and not isinstance(k, bool):
+        degree = _integer(k.item() if isinstance(k, np.ndarray) else k, "k", 0)
+        if not log:
+            return _exact_harmonic_dimension(p, degree)
+        if degree > INT64_MAX:  # beyond the float64 formula's degrees: from the exact value
+            return math.log(_exact_harmonic_dimension(p, degree))
+        return float(_log_harmonic_dimension(p, np.array(degree)))
     k = _check_degrees(k, "k")
     logn = _log_harmonic_dimension(p, k)
-    return _result(logn if log else np.exp(logn))
+    if log:
+        return _result(logn)
+    # log N is accurate to ~1e-15 relative: degrees whose N is clearly above int64 are
+    # refused from it, the others by their exact value.
+    bad = k[logn > math.log(INT64_MAX) * (1 + 1e-12)]
+    degrees = np.unique(k[logn <= math.log(INT64_MAX) * (1 + 1e-12)])
+    values = [_exact_harmonic_dimension(p, int(d)) for d in degrees]
+    bad = [*bad.tolist(), *(int(d) for d, v in zip(degrees, values) if v > INT64_MAX)]
+    if bad:
+        raise _too_large(p, min(bad))
+    return np.array(values, dtype=np.int64)[np.searchsorted(degrees, k)]
+
+
+def _too_large(p: int, k: int) -> ValueError:
+    digits = _log_harmonic_dimension(p, np.array(k)) / math.log(10)
+    return ValueError(
+        f"N({p}, k) exceeds int64 (2^63 - 1) at k = {k} (about 10^{float(digits):.1f}): pass log=True "
+        f"for log N, or each k as a Python int for its exact value"
+    )
 
 
 def legendre(dim: int, kmax: int, u):
@@ -353,7 +452,7 @@ def mercer_eigenvalues(
             method = "quadrature"
         kappa = kernel
     else:
-        kappa = MERCER_KAPPAS[_check_kernel_name(kernel)]
+        kappa = MERCER_KAPPAS[_check_kernel_name(kernel, callables=True)]
     if method == "closed":
         logmu = _log_mercer_closed(kernel, p, kmax)  # type: ignore[arg-type]
         return logmu if log else np.exp(logmu)

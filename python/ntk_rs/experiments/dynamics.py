@@ -19,7 +19,12 @@ NET = nk.CNN([nk.Layer(patch=3, pool=nk.Pool.gaussian(stride=2)), nk.Layer(pool=
 
 def _digits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``n`` random digits as (n, 8, 8, 1) images in [0, 1] and their one-hot targets."""
-    from sklearn.datasets import load_digits
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise ImportError(
+            "the dynamics study loads scikit-learn's digits: pip install 'ntk_rs[demo]'"
+        ) from None
 
     data = load_digits()
     pick = np.random.default_rng(seed).permutation(len(data.target))[:n]
