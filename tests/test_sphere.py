@@ -193,6 +193,10 @@ def test_two_layer_distance_bad_input():
         sphere.two_layer_distance(np.ones(2), np.ones(2), "k1")
     with pytest.raises(ValueError, match="same dimension"):
         sphere.two_layer_distance(np.ones(2), np.ones(3))
+    # Matched rows of different counts: named as such, not NumPy's broadcast error.
+    for f in (sphere.two_layer_distance, sphere.angle):
+        with pytest.raises(ValueError, match=r"as many vectors .* \(3, 4\) and \(2, 4\)"):
+            f(np.ones((3, 4)), np.ones((2, 4)))
     with pytest.raises(ValueError, match="y contains NaN"):
         sphere.two_layer_distance(np.ones(2), [1.0, np.nan])
 

@@ -47,17 +47,27 @@ def demo(train: int, ridge: float, threads: int | None) -> None:
     print(f"loaded in {time.perf_counter() - t0:.1f} s")
     pairs = len(tr) * (len(tr) + 1) // 2 + len(te) * len(tr)
     start = time.perf_counter()
+    # Progress on stderr: one line rewritten in a terminal, a line per quarter elsewhere.
+    tty = sys.stderr.isatty()
+    step = 1 if tty else 25
+    shown = [-1]
+
+    def show(done: int) -> None:
+        percent = 100 * done // pairs // step * step
+        if percent != shown[0]:
+            shown[0] = percent
+            line = f"kernels: {percent:3d} % of {pairs} pairs, {time.perf_counter() - start:.1f} s"
+            print("\r" + line if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
+
     kernels = []
-    done_before = 0
-    for what, args in (("train x train", (X[tr],)), ("test x train", (X[te], X[tr]))):
-
-        def report(done: int, total: int, before: int = done_before) -> None:
-            print(f"\rkernels: {(before + done) / pairs:6.1%} of {pairs} pairs", end="", file=sys.stderr, flush=True)
-
-        kernels.append(net.kernel(*args, kind="both", dtype=dtype, progress=report))
-        n = len(args[0])
-        done_before += n * (n + 1) // 2 if len(args) == 1 else n * len(args[1])
-    print("\r", end="", file=sys.stderr)
+    before = 0
+    for args in ((X[tr],), (X[te], X[tr])):
+        kernels.append(
+            net.kernel(*args, kind="both", dtype=dtype, progress=lambda d, _, b=before: show(b + d))
+        )
+        before += len(tr) * (len(tr) + 1) // 2
+    if tty:
+        print("\r\033[K", end="", file=sys.stderr, flush=True)
     seconds = time.perf_counter() - start
     (train_ntk, train_rf), (test_ntk, test_rf) = kernels
     print(

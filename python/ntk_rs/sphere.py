@@ -162,6 +162,12 @@ def _vector_pair(x: object, y: object):
             raise ValueError(f"{name} must have at least one axis (vectors along the last), got a scalar")
     if x.shape[-1] != y.shape[-1]:
         raise ValueError(f"x and y must have the same dimension, got {x.shape[-1]} and {y.shape[-1]}")
+    try:
+        np.broadcast_shapes(x.shape[:-1], y.shape[:-1])
+    except ValueError:
+        raise ValueError(
+            f"x and y must hold as many vectors (or shapes that broadcast), got shapes {x.shape} and {y.shape}"
+        ) from None
     return x, y
 
 
