@@ -25,7 +25,8 @@
 //! step), `maps` (operations on rows of pair maps), `recursion` (the
 //! row-wise recursion of one pair), `signal` (per-signal data), `pair` (the
 //! pair paths), `threads` (the pool and the control of a call) and `gram`
-//! (Gram matrices).
+//! (Gram matrices); beside them `features`, the second engine (random feature
+//! maps, on the same network description, pool and memory guard).
 
 // The engine's items reach the public API only through the doc(hidden)
 // `internals`; links among them are checked by
@@ -33,6 +34,7 @@
 #![allow(rustdoc::private_intra_doc_links)]
 
 mod error;
+mod features;
 mod gram;
 mod kappa;
 mod maps;
@@ -47,6 +49,7 @@ mod simd;
 mod threads;
 
 pub use error::{Error, Result};
+pub use features::{LayerDraws, Scalar, SketchDraws, feature_dims, features_into};
 pub use gram::{
     BLOCK_MEMORY, Footprint, Gram, Inputs, Kind, SelfKernels, footprint, gram, gram_into, prepare,
     self_kernels,

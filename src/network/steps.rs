@@ -114,7 +114,7 @@ impl AxisOp {
 }
 
 /// Offsets `v` a patch of `size` reads (spec §3).
-fn patch_offsets(size: usize, padding: Padding) -> std::ops::Range<isize> {
+pub fn patch_offsets(size: usize, padding: Padding) -> std::ops::Range<isize> {
     let first = match padding {
         Padding::Valid => 0,
         Padding::Same | Padding::Circular => -(((size - 1) / 2) as isize),

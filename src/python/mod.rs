@@ -9,6 +9,7 @@
 
 mod args;
 mod call;
+mod features;
 mod gram;
 
 use pyo3::prelude::*;
@@ -49,6 +50,7 @@ fn _panic_for_tests(py: Python<'_>, where_: &str) -> PyResult<()> {
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     gram::register(m)?;
+    features::register(m)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(available_memory, m)?)?;
