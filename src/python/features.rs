@@ -37,18 +37,19 @@ fn layer_draws<'a>(k: usize, d: &'a DrawArgs<'_>) -> PyResult<LayerDraws<'a>> {
     Ok(LayerDraws { w: w.as_array(), m: *m, sketch })
 }
 
-/// Writes the features of `x` into `ntk` and `rf` (None where not asked
-/// for), arrays of `dtype` that `ntk_rs.features` checked as `kernel`'s
+/// Writes the features of `x` of `kind` into `ntk` and `rf` (None where
+/// not asked for), arrays of `dtype` that `ntk_rs.features` checked as `kernel`'s
 /// outputs are checked (see [`super::gram`]), passing the images done so
 /// far to `progress`.
 #[pyfunction]
-#[pyo3(signature = (layers, x, draws, normalize, dtype, ntk, rf, batch, progress))]
+#[pyo3(signature = (layers, x, draws, kind, normalize, dtype, ntk, rf, batch, progress))]
 #[allow(clippy::too_many_arguments)]
 fn features<'py>(
     py: Python<'py>,
     layers: Vec<LayerArgs>,
     x: PyReadonlyArrayDyn<'py, f64>,
     draws: Vec<DrawArgs<'py>>,
+    kind: &str,
     normalize: bool,
     dtype: &str,
     ntk: Option<Bound<'py, PyAny>>,
@@ -57,6 +58,19 @@ fn features<'py>(
     progress: Option<Bound<'py, PyAny>>,
 ) -> PyResult<()> {
     guarded(|| {
+        let wanted = match kind {
+            "ntk" => (true, false),
+            "rf" => (false, true),
+            "both" => (true, true),
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "kind: expected 'ntk', 'rf' or 'both', got {other:?}"
+                )));
+            }
+        };
+        if wanted != (ntk.is_some(), rf.is_some()) {
+            return Err(PyValueError::new_err(format!("kind {kind:?}: the outputs given do not match it")));
+        }
         let net = net_from(layers)?;
         let draws = draws.iter().enumerate().map(|(k, d)| layer_draws(k, d)).collect::<PyResult<Vec<_>>>()?;
         let args = Args { net: &net, x: &x, draws: &draws, normalize, batch, progress: progress.as_ref() };
