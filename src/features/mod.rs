@@ -19,12 +19,16 @@ mod forward;
 mod geometry;
 mod scalar;
 mod sketch;
+mod widths;
+
+use std::sync::{Mutex, PoisonError};
 
 use ndarray::{ArrayView2, ArrayViewD, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 use realfft::RealFftPlanner;
 
 pub use scalar::Scalar;
+pub use widths::widths;
 
 use crate::error::{Error, Result, invalid};
 use crate::memory::{self, Part};
@@ -177,23 +181,25 @@ pub fn features_into<T: Scalar>(
     let tasks: Vec<_> = ntk_chunks.into_iter().zip(rf_chunks).enumerate().collect();
     let last = layers.last().expect("a network has layers");
     let x = x.as_slice().expect("standard layout");
+    // Workspaces outlive the tasks: each thread allocates (and first
+    // touches) its buffers once per call, whatever rayon's splits.
+    let spare: Mutex<Vec<Workspace<T>>> = Mutex::new(Vec::new());
+    let take = || spare.lock().unwrap_or_else(PoisonError::into_inner).pop();
     threads::install(|| {
-        tasks.into_par_iter().try_for_each_init(
-            || None,
-            |workspace: &mut Option<Workspace<T>>, (index, (ntk, rf))| -> Result<()> {
-                if workspace.is_none() {
-                    *workspace = Some(Workspace::new(&layers, &sizes, batch, want_ntk)?);
-                }
-                let ws = workspace.as_mut().expect("created above");
-                let start = index * batch;
-                let count = batch.min(n - start);
-                let input = x[start * signal..(start + count) * signal].iter().copied();
-                ws.run(&layers, count, input, normalize, want_ntk, control)?;
-                write(ws, last, count, ntk, rf);
-                control.advance(count as u64);
-                Ok(())
-            },
-        )
+        tasks.into_par_iter().try_for_each(|(index, (ntk, rf))| -> Result<()> {
+            let mut ws = match take() {
+                Some(ws) => ws,
+                None => Workspace::new(&layers, &sizes, batch, want_ntk)?,
+            };
+            let start = index * batch;
+            let count = batch.min(n - start);
+            let input = x[start * signal..(start + count) * signal].iter().copied();
+            ws.run(&layers, count, input, normalize, want_ntk, control)?;
+            write(&ws, last, count, ntk, rf);
+            spare.lock().unwrap_or_else(PoisonError::into_inner).push(ws);
+            control.advance(count as u64);
+            Ok(())
+        })
     })
 }
 

@@ -4,6 +4,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use super::call::to_pyerr;
+use crate::gram::Kind;
 use crate::network::{Layer, Net, Padding, Pool};
 use crate::simd::Precision;
 
@@ -40,5 +41,15 @@ pub(super) fn precision_from(dtype: &str) -> PyResult<Precision> {
         "float64" => Ok(Precision::F64),
         "float32" => Ok(Precision::F32),
         other => Err(PyValueError::new_err(format!("dtype: expected 'float64' or 'float32', got {other:?}"))),
+    }
+}
+
+/// What a call computes, by its Python name.
+pub(super) fn kind_from(kind: &str) -> PyResult<Kind> {
+    match kind {
+        "ntk" => Ok(Kind::Ntk),
+        "rf" => Ok(Kind::Rf),
+        "both" => Ok(Kind::Both),
+        other => Err(PyValueError::new_err(format!("kind: expected 'ntk', 'rf' or 'both', got {other:?}"))),
     }
 }

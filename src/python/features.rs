@@ -4,9 +4,11 @@ use numpy::{Element, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
-use super::args::{LayerArgs, net_from};
+use super::args::{LayerArgs, kind_from, net_from};
+use super::call::to_pyerr;
 use super::call::{guarded, run_detached};
 use crate::features::{LayerDraws, Scalar, SketchDraws, features_into};
+use crate::gram::Kind;
 use crate::network::Net;
 
 /// One layer's draws as Python sends them: `(W, m, s, bucket1, sign1,
@@ -58,15 +60,10 @@ fn features<'py>(
     progress: Option<Bound<'py, PyAny>>,
 ) -> PyResult<()> {
     guarded(|| {
-        let wanted = match kind {
-            "ntk" => (true, false),
-            "rf" => (false, true),
-            "both" => (true, true),
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "kind: expected 'ntk', 'rf' or 'both', got {other:?}"
-                )));
-            }
+        let wanted = match kind_from(kind)? {
+            Kind::Ntk => (true, false),
+            Kind::Rf => (false, true),
+            Kind::Both => (true, true),
         };
         if wanted != (ntk.is_some(), rf.is_some()) {
             return Err(PyValueError::new_err(format!("kind {kind:?}: the outputs given do not match it")));
@@ -128,7 +125,23 @@ impl<'py> Args<'_, 'py> {
     }
 }
 
+/// Per layer `(m, s)` of features of length `dim` for signals on `grid`
+/// (see [`crate::features::widths`]).
+#[pyfunction]
+fn feature_widths(
+    layers: Vec<LayerArgs>,
+    grid: Vec<usize>,
+    dim: usize,
+    kind: &str,
+) -> PyResult<Vec<(usize, usize)>> {
+    guarded(|| {
+        let net = net_from(layers)?;
+        crate::features::widths(&net, &grid, dim, kind_from(kind)?).map_err(to_pyerr)
+    })
+}
+
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(features, m)?)?;
+    m.add_function(wrap_pyfunction!(feature_widths, m)?)?;
     Ok(())
 }

@@ -4,18 +4,9 @@ use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArrayDyn}
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use super::args::{LayerArgs, net_from, precision_from};
+use super::args::{LayerArgs, kind_from, net_from, precision_from};
 use super::call::{guarded, run_detached, to_pyerr};
-use crate::gram::{self, Inputs, Kind};
-
-fn kind_from(kind: &str) -> PyResult<Kind> {
-    match kind {
-        "ntk" => Ok(Kind::Ntk),
-        "rf" => Ok(Kind::Rf),
-        "both" => Ok(Kind::Both),
-        other => Err(PyValueError::new_err(format!("kind: expected 'ntk', 'rf' or 'both', got {other:?}"))),
-    }
-}
+use crate::gram::{self, Inputs};
 
 type Vectors<'py> = (Option<Bound<'py, PyArray1<f64>>>, Option<Bound<'py, PyArray1<f64>>>);
 
