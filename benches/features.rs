@@ -136,13 +136,12 @@ fn main() {
                 (draws(&w.net, channels, &ntk_widths), draws(&w.net, channels, &rf_widths));
             for threads in [1, 2] {
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-                // About 2 s per measurement at the first guess of the cost.
-                let n = (8 * threads).max(2);
-                let x = workloads::signals(&w.shape, n, 1);
                 for dtype in ["float32", "float64"] {
                     let row = pool.install(|| match dtype {
-                        "float32" => measure::<f32>(&w.net, &x, &ntk_draws, &rf_draws, &rf_widths, threads),
-                        _ => measure::<f64>(&w.net, &x, &ntk_draws, &rf_draws, &rf_widths, threads),
+                        "float32" => {
+                            measure::<f32>(&w.net, &w.shape, &ntk_draws, &rf_draws, &rf_widths, threads)
+                        }
+                        _ => measure::<f64>(&w.net, &w.shape, &ntk_draws, &rf_draws, &rf_widths, threads),
                     });
                     println!("| {} | {dim} | {dtype} | {threads} | {row} |", w.name);
                 }
@@ -151,16 +150,25 @@ fn main() {
     }
 }
 
+/// One row of the table. The number of images makes each call about 2 s,
+/// so that the conversion of the draws, once per call, is amortised as in
+/// real use.
 fn measure<T: Scalar>(
     net: &Net,
-    x: &ArrayD<f64>,
+    shape: &[usize],
     ntk: &[Owned],
     rf: &[Owned],
     rf_widths: &[(usize, usize)],
     threads: usize,
 ) -> String {
-    // One batch per thread, as the products alone are batched.
-    let batch = x.shape()[0].div_ceil(threads);
+    let probe = workloads::signals(shape, 2 * threads, 1);
+    let guess = time::<T>(net, &probe, ntk, Kind::Ntk, 1);
+    let n = ((2.0 / guess) as usize).clamp(2 * threads, 512).next_multiple_of(threads);
+    let x = &workloads::signals(shape, n, 1);
+    // Batches of about 2048 positions of the first layer (and at most one per
+    // thread), the same for the map and the products alone.
+    let positions: usize = net.grids(&shape[..shape.len() - 1]).unwrap()[0].patched.iter().product();
+    let batch = (2048 / positions).clamp(1, n / threads);
     let t_ntk = time::<T>(net, x, ntk, Kind::Ntk, batch);
     let t_rf = time::<T>(net, x, rf, Kind::Rf, batch);
     let grid = &x.shape()[1..x.ndim() - 1];
