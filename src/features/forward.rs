@@ -4,15 +4,15 @@
 //! the NTK part, and the pooling of both onto the next grid.
 
 use super::geometry::{AxisPool, OUTSIDE};
+use super::prepared::{Prepared, Sizes};
 use super::scalar::Scalar;
 use super::sketch::Convolver;
-use super::{Prepared, Sizes};
 use crate::error::Result;
 use crate::memory;
 use crate::threads::Control;
 
 /// One thread's buffers, sized for its batches by [`Sizes`].
-pub struct Workspace<T: Scalar> {
+pub struct BatchBuffers<T: Scalar> {
     /// `x_{k−1}` and `τ_{k−1}` of the batch, position-major, channels last.
     x: Vec<T>,
     tau: Vec<T>,
@@ -31,8 +31,8 @@ pub struct Workspace<T: Scalar> {
     convolvers: Vec<Option<Convolver<T>>>,
 }
 
-impl<T: Scalar> Workspace<T> {
-    pub fn new(layers: &[Prepared<T>], sizes: &Sizes, batch: usize, ntk: bool) -> Result<Workspace<T>> {
+impl<T: Scalar> BatchBuffers<T> {
+    pub fn new(layers: &[Prepared<T>], sizes: &Sizes, batch: usize, ntk: bool) -> Result<BatchBuffers<T>> {
         let buffer =
             |per_image: usize| memory::filled(per_image.saturating_mul(batch), T::zero(), "feature buffers");
         let convolvers = layers
@@ -42,7 +42,7 @@ impl<T: Scalar> Workspace<T> {
                 _ => Ok(None),
             })
             .collect::<Result<_>>()?;
-        Ok(Workspace {
+        Ok(BatchBuffers {
             x: buffer(sizes.x)?,
             tau: buffer(sizes.tau)?,
             patches: buffer(sizes.patches)?,

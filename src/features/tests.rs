@@ -5,6 +5,7 @@
 use ndarray::{Array, Array2, ArrayD, IxDyn};
 
 use super::*;
+use crate::error::Error;
 use crate::gram::{Inputs, Kind, gram};
 use crate::network::{Layer, Padding, Pool};
 
@@ -37,12 +38,15 @@ impl Rng {
     }
 }
 
+/// A sketch's size, buckets and signs of `f0`, then of `q`.
+type OwnedSketch = (usize, Vec<i64>, Vec<f64>, Vec<i64>, Vec<f64>);
+
 /// Owned draws of a network on inputs of `grid × channels`, Gaussian
 /// directions (unbiased, not orthogonal).
 struct Owned {
     w: Vec<Array2<f64>>,
     m: Vec<usize>,
-    sketches: Vec<(usize, Vec<i64>, Vec<f64>, Vec<i64>, Vec<f64>)>,
+    sketches: Vec<OwnedSketch>,
 }
 
 impl Owned {
