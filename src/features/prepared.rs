@@ -37,7 +37,7 @@ pub struct PreparedSketch<T: Scalar> {
     pub plans: Plans<T>,
 }
 
-/// Scalars per image of each buffer of [`BatchBuffers`] (the maximum over the
+/// Scalars per image of each buffer of [`BatchBuffers`](super::forward::BatchBuffers) (the maximum over the
 /// layers), and of one row's sketch.
 #[derive(Debug, Default)]
 pub struct Sizes {

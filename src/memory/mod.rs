@@ -1,6 +1,6 @@
 //! Memory the engine asks for: sizes in checked arithmetic, buffers
 //! allocated fallibly, and the guard that compares what a call will need
-//! with what the system can still give ([`available`]), so that too much
+//! with what the system can still give ([`available()`]), so that too much
 //! becomes [`Error::Memory`] (Python's `MemoryError`) before anything is
 //! built, never an abort or the OOM killer.
 
@@ -24,7 +24,7 @@ pub struct Part {
     pub advice: &'static str,
 }
 
-/// Checks that `parts` fit in the memory available ([`available`]); else
+/// Checks that `parts` fit in the memory available ([`available()`]); else
 /// an [`Error::Memory`] that lists them and gives the advice of each part of
 /// at least a tenth of the total, the largest first.
 pub fn guard(parts: &[Part]) -> Result<()> {

@@ -50,7 +50,7 @@ fn group_slots(plan: &Plan) -> usize {
 }
 
 impl<T: Real> Buffers<T> {
-    /// The buffers of `plan`, or an [`Error::Memory`](crate::Error::Memory).
+    /// The buffers of `plan`, or an [`crate::Error::Memory`].
     pub fn new(plan: &Plan) -> Result<Buffers<T>> {
         let one = |n: usize| memory::filled(n, T::zero(), "a thread's buffers");
         let two = |n: usize| Ok::<_, Error>([one(n)?, one(n)?]);
