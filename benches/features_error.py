@@ -30,16 +30,40 @@ def networks() -> dict[str, tuple[str, nk.CNN]]:
     circular padding and strided pooling, on CIFAR; a strided network on MNIST."""
     L, P = nk.Layer, nk.Pool
     return {
-        "cifar-pool": ("cifar10", nk.CNN([L(3, pool=P.gaussian(2)), L(3, pool=P.gaussian(2)), L(3, pool=P.global_average())])),
+        "cifar-pool": (
+            "cifar10",
+            nk.CNN([L(3, pool=P.gaussian(2)), L(3, pool=P.gaussian(2)), L(3, pool=P.global_average())]),
+        ),
         "cifar-valid-strided": (
             "cifar10",
-            nk.CNN([L(3, padding="valid", pool=P.average(2)), L(3, padding="valid", pool=P.strided(2)), L(3, pool=P.global_average())]),
+            nk.CNN(
+                [
+                    L(3, padding="valid", pool=P.average(2)),
+                    L(3, padding="valid", pool=P.strided(2)),
+                    L(3, pool=P.global_average()),
+                ]
+            ),
         ),
         "cifar-circular": (
             "cifar10",
-            nk.CNN([L(3, padding="circular", pool=P.gaussian(2)), L(3, padding="circular", pool=P.gaussian(2)), L(3, padding="circular", pool=P.global_average())]),
+            nk.CNN(
+                [
+                    L(3, padding="circular", pool=P.gaussian(2)),
+                    L(3, padding="circular", pool=P.gaussian(2)),
+                    L(3, padding="circular", pool=P.global_average()),
+                ]
+            ),
         ),
-        "mnist-strided": ("mnist", nk.CNN([L(5, padding="valid", pool=P.gaussian(2)), L(3, pool=P.gaussian(2)), L(3, pool=P.global_average())])),
+        "mnist-strided": (
+            "mnist",
+            nk.CNN(
+                [
+                    L(5, padding="valid", pool=P.gaussian(2)),
+                    L(3, pool=P.gaussian(2)),
+                    L(3, pool=P.global_average()),
+                ]
+            ),
+        ),
     }
 
 
@@ -86,7 +110,9 @@ def main() -> None:
                     "ms_per_image": 1e3 * seconds / len(X),
                 }
                 rows.append(row)
-                print(f"  dim {dim:6d} seed {seed}: NTK {row['ntk_error']:.4f} RF {row['rf_error']:.4f} ({row['ms_per_image']:.1f} ms/img)")
+                print(
+                    f"  dim {dim:6d} seed {seed}: NTK {row['ntk_error']:.4f} RF {row['rf_error']:.4f} ({row['ms_per_image']:.1f} ms/img)"
+                )
     args.out.mkdir(exist_ok=True)
     with open(args.out / "features_error.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -105,7 +131,10 @@ def plot(rows: list[dict], path: Path, n: int) -> None:
     for ax, kind in zip(axes, ("ntk", "rf")):
         for name in dict.fromkeys(r["network"] for r in rows):
             dims = sorted({r["dim"] for r in rows if r["network"] == name})
-            mean = [np.mean([r[f"{kind}_error"] for r in rows if r["network"] == name and r["dim"] == d]) for d in dims]
+            mean = [
+                np.mean([r[f"{kind}_error"] for r in rows if r["network"] == name and r["dim"] == d])
+                for d in dims
+            ]
             slope = np.polyfit(np.log(dims), np.log(mean), 1)[0]
             ax.loglog(dims, mean, "o-", label=f"{name} (slope {slope:.2f})")
         ax.axhline(0.05, color="grey", lw=0.8, ls=":")

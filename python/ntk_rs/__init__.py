@@ -14,9 +14,10 @@ from __future__ import annotations
 import operator
 
 from . import _core
+from .features import FeatureMap
 from .network import CNN, Layer, Pool
 
-__all__ = ["CNN", "NUM_THREADS_ENV", "Layer", "Pool", "get_num_threads", "set_num_threads"]
+__all__ = ["CNN", "NUM_THREADS_ENV", "FeatureMap", "Layer", "Pool", "get_num_threads", "set_num_threads"]
 __version__ = "0.1.0"
 
 #: Environment variable read for the default thread count.

@@ -52,5 +52,33 @@ def kernel_diagonal(
 ) -> tuple[npt.NDArray[np.float64] | None, npt.NDArray[np.float64] | None]:
     """Self-kernels ``(ntk, rf)``; the one ``kind`` does not ask for is None."""
 
+DrawArgs: TypeAlias = tuple[
+    npt.NDArray[np.float64],
+    int,
+    int,
+    npt.NDArray[np.int64] | None,
+    npt.NDArray[np.float64] | None,
+    npt.NDArray[np.int64] | None,
+    npt.NDArray[np.float64] | None,
+]
+
+def features(
+    layers: Sequence[LayerArgs],
+    x: npt.NDArray[np.float64],
+    draws: Sequence[DrawArgs],
+    kind: str,
+    normalize: bool,
+    dtype: str,
+    ntk: npt.NDArray[np.floating] | None,
+    rf: npt.NDArray[np.floating] | None,
+    batch: int,
+    progress: Callable[[int], object] | None,
+) -> None:
+    """Writes the ``kind`` features of ``x`` (``(n, *grid, c)``) under ``draws`` (per layer
+    ``(W, m, s, bucket1, sign1, bucket2, sign2)``, the last four None when ``s == 0``)
+    into ``ntk`` and ``rf`` (None where not asked for; C-contiguous arrays of
+    ``dtype``, the precision), ``batch`` images at a time (0: automatic; the results do not
+    depend on it), calling ``progress(images_done)`` as they advance."""
+
 def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...

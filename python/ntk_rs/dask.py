@@ -10,6 +10,9 @@ dask array: ``.compute()``, ``da.to_zarr``, ``da.store`` into a memmap, …
 >>> from distributed import Client                          # doctest: +SKIP
 >>> K = ntk_rs.dask.kernel(net, X, chunks=4096)             # doctest: +SKIP
 >>> K.to_zarr("gram.zarr")                                  # doctest: +SKIP
+
+:func:`features` transforms a dask array of signals with a random feature map,
+one task per block of rows.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import operator
 import numpy as np
 
 try:
+    import dask
     import dask.array as da
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
@@ -27,6 +31,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
 
 from . import memory
 from .blocks import DEFAULT_BLOCK
+from .features import FeatureMap
 from .network import (
     CNN,
     Dtype,
@@ -113,3 +118,51 @@ def _block(net: CNN, kind: str, dtype: str, x: np.ndarray, z: np.ndarray | None,
 def _mirror(block):
     """The block below the diagonal from its mirror image above it."""
     return tuple(b.T for b in block) if isinstance(block, tuple) else block.T
+
+
+def features(fm: FeatureMap, X, chunks: int | None = None):
+    """``fm.transform(X)`` as a dask array of shape ``(n, fm.dim)`` and ``fm``'s dtype (a
+    tuple ``(ntk, rf)`` for ``kind="both"``), equal to it bit for bit.
+
+    ``X``: a dask array of signals (or a NumPy array), chunked along its first axis:
+    one task transforms one block of rows (the other axes are rechunked to one chunk).
+    ``chunks``: rows per block (default: ``X``'s own chunks; 4096 for NumPy inputs).
+    The map travels to each worker once and draws its random numbers there once.
+    """
+    if not isinstance(fm, FeatureMap):
+        raise TypeError(f"fm must be an ntk_rs.FeatureMap (net.feature_map(...)), got {type(fm).__name__}")
+    if chunks is not None:
+        chunks = _positive_int(chunks, "chunks")
+    if isinstance(X, da.Array):
+        check_shape(X.shape, "X")
+        if X.dtype.kind not in "biuf":
+            raise TypeError(f"X must hold real numbers, got dtype {X.dtype}")
+        Xd = X.astype(np.float64).rechunk({0: chunks or X.chunks[0], **{a: -1 for a in range(1, X.ndim)}})
+    else:
+        X = as_signals(X, "X")
+        Xd = da.from_array(X, chunks=(chunks or DEFAULT_BLOCK, *X.shape[1:]))
+    shape = Xd.shape[1:]
+    if fm.input_shape is not None and shape != fm.input_shape:
+        raise ValueError(
+            f"X must hold signals of shape {fm.input_shape} (the map's input_shape), got {shape}"
+        )
+    ntk_dim, rf_dim = fm._plan(shape)[1]  # a network or dim that does not fit X fails here, not in a task
+    width = {"ntk": ntk_dim, "rf": rf_dim, "both": ntk_dim + rf_dim}[fm.kind]
+    F = da.map_blocks(
+        _features_block,
+        Xd,
+        dask.delayed(fm, pure=True),  # one key: each worker unpickles the map (and draws) once
+        chunks=(Xd.chunks[0], (width,)),
+        drop_axis=list(range(2, Xd.ndim)),
+        dtype=np.dtype(fm.dtype),
+        meta=np.empty((0, 0), dtype=fm.dtype),
+        name=f"ntk_rs-features-{tokenize(fm, Xd.name)}",
+    )
+    return (F[:, :ntk_dim], F[:, ntk_dim:]) if fm.kind == "both" else F
+
+
+def _features_block(x: np.ndarray, fm: FeatureMap, block_info=None) -> np.ndarray:
+    """One block of rows; NaN and infinity are reported at their row in the whole ``X``."""
+    x = as_signals(x, "X", block_info[0]["array-location"][0][0] if block_info else 0)
+    out = fm.transform(x)
+    return np.concatenate(out, axis=1) if fm.kind == "both" else out

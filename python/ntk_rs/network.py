@@ -495,6 +495,40 @@ class CNN:
         dz = dx if Z is None or Z is X else self.kernel_diagonal(Z, kind)
         return _per_kind(kind, _distances, K, dx, dz)
 
+    def feature_map(
+        self,
+        dim,
+        kind: Kind = "ntk",
+        seed=None,
+        dtype: Dtype = "float32",
+        *,
+        input_shape=None,
+        widths=None,
+        normalize=True,
+    ):
+        """A random feature map ``Φ`` into ``dim`` dimensions with ``⟨Φ(x), Φ(x')⟩ ≈
+        self.kernel(x, x', kind)``: ``fm.transform(X)`` gives ``(n, dim)`` features (a
+        tuple ``(ntk, rf)`` for ``kind="both"``; ``dim`` is the NTK one), linear in ``n``
+        where the Gram matrix grows as ``n²``. See :class:`ntk_rs.features.FeatureMap`
+        and ``docs/features.md``.
+
+        ``seed``: an int, or ``None`` for a fresh one (kept by the map: ``fm.seed``).
+        ``dtype``: the precision of the computation and the features. ``input_shape``:
+        the shape of one signal, to fix the widths and draws now (otherwise they follow
+        each input's shape; without global pooling the final grid's positions must
+        divide ``dim``). ``widths``: per layer ``(m, s)`` instead of the default rule
+        (``dim`` may then be None). ``normalize``: per-position norm matching (default;
+        2–4× lower error, an ``O(1/m)`` bias); ``False`` gives exactly unbiased
+        one-layer maps.
+        """
+        from .features import FeatureMap  # features imports this module
+
+        if not (dim is None and widths is not None):
+            dim = _positive_int(dim, "dim")
+        return FeatureMap(
+            self, dim, kind, seed, dtype, input_shape=input_shape, widths=widths, normalize=normalize
+        )
+
 
 def _distances(K: np.ndarray, dx: np.ndarray, dz: np.ndarray) -> np.ndarray:
     """``sqrt(max(dx_i + dz_j − 2 K_ij, 0))``; exactly 0 where ``K_ij = dx_i = dz_j``."""

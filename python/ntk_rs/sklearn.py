@@ -7,6 +7,10 @@ new inputs to them at ``predict``, and return the predictions of
 :mod:`ntk_rs.predict`. ``ridge`` and ``t`` are scale-free: with
 ``κ = mean(diag K_train)``, the ridge is ``ridge · κ`` and the learning rate ``1 / κ``,
 so scaling the inputs (which scales the kernel, spec §4) does not change the predictions.
+
+:class:`NTKFeatures` is a transformer instead: the random features of
+:meth:`ntk_rs.CNN.feature_map`, for linear models on many more inputs than a Gram
+matrix holds (``make_pipeline(NTKFeatures(net, 16384), RidgeClassifierCV())``).
 """
 
 from __future__ import annotations
@@ -14,7 +18,15 @@ from __future__ import annotations
 import numpy as np
 
 try:
-    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_regressor
+    from sklearn.base import (
+        BaseEstimator,
+        ClassifierMixin,
+        ClassNamePrefixFeaturesOutMixin,
+        RegressorMixin,
+        TransformerMixin,
+        is_regressor,
+    )
+    from sklearn.utils import check_random_state
     from sklearn.utils.multiclass import check_classification_targets
     from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 except ImportError as e:  # pragma: no cover - depends on the environment
@@ -156,3 +168,85 @@ class NTKClassifier(ClassifierMixin, _KernelModel):
     def predict(self, X) -> np.ndarray:
         scores = self._outputs(X)
         return self.classes_[scores.argmax(axis=1)]
+
+
+class NTKFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Random features of the network's kernel, as scikit-learn's ``Nystroem`` or
+    ``PolynomialCountSketch``: ``transform(X)`` gives ``F`` with ``F Fᵀ ≈
+    net.kernel(X, kind=kind)``, so a linear model on ``F`` approximates the kernel
+    model in time and memory linear in the number of inputs.
+
+    ``net``: the :class:`ntk_rs.CNN` (default ``None``: one fully connected hidden
+    layer, ``CNN([Layer()])``); ``dim``: the number of features (without global
+    average pooling, a multiple of the final grid's positions); ``kind``: ``"ntk"`` or
+    ``"rf"``; ``seed``: an int, a ``numpy.random.RandomState``, or ``None`` (an int
+    drawn at ``fit`` from NumPy's global generator, so each fit draws other features);
+    ``input_shape``: the shape of one signal, to reshape 2-D feature matrices of
+    pipelines into signals (``None``: ``X`` is used as given, 2-D rows being vectors);
+    ``dtype``: the precision of the computation and of the features.
+
+    Fitted attributes: ``feature_map_`` (the :class:`ntk_rs.FeatureMap`), ``seed_``,
+    ``input_shape_``, ``n_features_in_``.
+    """
+
+    def __init__(
+        self, net: CNN | None = None, dim=4096, kind="ntk", seed=None, input_shape=None, dtype="float32"
+    ):
+        self.net = net
+        self.dim = dim
+        self.kind = kind
+        self.seed = seed
+        self.input_shape = input_shape
+        self.dtype = dtype
+
+    def fit(self, X, y=None):
+        """Validates ``X``, learns the signals' shape and draws the map (``y`` is ignored)."""
+        if self.kind not in ("ntk", "rf"):
+            raise ValueError(f"kind must be 'ntk' or 'rf' (one array of features), got {self.kind!r}")
+        net = CNN([Layer()]) if self.net is None else self.net
+        if not isinstance(net, CNN):
+            raise TypeError(f"net must be an ntk_rs.CNN or None, got {net!r}")
+        X = self._signals(X, reset=True)
+        if isinstance(self.seed, int | np.integer) and not isinstance(self.seed, bool):
+            self.seed_ = int(self.seed)
+        else:
+            self.seed_ = int(check_random_state(self.seed).randint(np.iinfo(np.int32).max))
+        self.input_shape_ = X.shape[1:]
+        self.feature_map_ = net.feature_map(
+            self.dim, self.kind, self.seed_, self.dtype, input_shape=self.input_shape_
+        )
+        return self
+
+    def transform(self, X):
+        """The features of ``X``: shape ``(n, dim)``, of ``dtype``."""
+        check_is_fitted(self)
+        if self.input_shape is None:
+            try:
+                shape = np.shape(X)[1:]
+            except (ValueError, TypeError):  # ragged, or no shape to read: validate_data says why
+                shape = self.input_shape_
+            want = self.input_shape_
+            if shape != want and max(len(shape), len(want)) > 1:
+                raise ValueError(f"X must hold signals of shape {want}, as the training inputs, got {shape}")
+        return self.feature_map_.transform(self._signals(X, reset=False))
+
+    def _signals(self, X, reset: bool) -> np.ndarray:
+        X = validate_data(self, X, reset=reset, allow_nd=True, dtype=np.float64)
+        if self.input_shape is not None:
+            shape = tuple(self.input_shape)
+            if X.ndim != 2 or X.shape[1] != np.prod(shape):
+                raise ValueError(f"input_shape {shape} needs X of shape (n, {np.prod(shape)}), got {X.shape}")
+            X = X.reshape(len(X), *shape)
+        return X
+
+    @property
+    def _n_features_out(self) -> int:
+        return self.feature_map_.dim
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # seed=None draws other features at every fit.
+        tags.non_deterministic = self.seed is None
+        dtype = self.dtype if self.dtype in ("float32", "float64") else None
+        tags.transformer_tags.preserves_dtype = [dtype] if dtype else []
+        return tags

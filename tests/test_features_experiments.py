@@ -1,0 +1,258 @@
+"""The feature-map studies (features-mnist, features-cifar, features-exact) in their --quick
+versions on small synthetic datasets in the real files' layout, their shared ridge
+regression and ZCA whitening, and one run on the real MNIST where ../shared/data has it."""
+
+import csv
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ntk_rs.experiments import _features, available
+from ntk_rs.experiments.__main__ import main
+
+COLUMNS = [
+    "dataset",
+    "n_train",
+    "n_test",
+    "dim",
+    "kind",
+    "seed",
+    "network",
+    "widths",
+    "preprocessing",
+    "ridge",
+    "validation_accuracy",
+    "test_accuracy",
+    "time_load_s",
+    "time_features_train_s",
+    "time_features_test_s",
+    "time_fit_s",
+    "time_predict_s",
+    "peak_memory_mib",
+    "threads",
+]
+STUDY = [sys.executable, "-m", "ntk_rs.experiments"]
+ACCURACY_LINE = re.compile(r"^test accuracy: (\d{1,3}\.\d\d) %$", re.MULTILINE)
+
+
+def read(path):
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def gratings(rng, n, shape, noise, classes=10):
+    """Noisy sine gratings, uint8: class k has orientation 36° × (k mod 5) and a frequency
+    set by k // 5, each image a random phase (and for colour a random tint), plus white
+    noise of standard deviation ``noise``. Translation-invariant classes, so that global
+    pooling keeps them apart: an easy task for the kernels."""
+    y = rng.integers(0, classes, n)
+    h, w = shape[:2]
+    i, j = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    angle = np.pi / 5 * (y % 5)
+    freq = np.where(y < 5, 0.12, 0.3) * 2 * np.pi
+    phase = rng.uniform(0, 2 * np.pi, n)
+    wave = np.sin(
+        freq[:, None, None] * (np.cos(angle)[:, None, None] * i + np.sin(angle)[:, None, None] * j)
+        + phase[:, None, None]
+    )
+    if len(shape) == 3:  # colour: the grating in a random tint
+        wave = wave[..., None] * rng.uniform(0.5, 1.0, (n, 1, 1, shape[2]))
+    x = 128 + 80 * wave + rng.normal(0, noise, (n, *shape))
+    return np.clip(x, 0, 255).astype(np.uint8), y.astype(np.uint8)
+
+
+def write_dataset(folder, file, shape, noise, n_train=300, n_test=100):
+    rng = np.random.default_rng(0)
+    x_train, y_train = gratings(rng, n_train, shape, noise)
+    x_test, y_test = gratings(rng, n_test, shape, noise)
+    np.savez(folder / file, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return folder
+
+
+@pytest.fixture
+def mnist_like(tmp_path):
+    return write_dataset(tmp_path, "mnist.npz", (28, 28), noise=25)
+
+
+@pytest.fixture
+def cifar_like(tmp_path):
+    # Little noise: ZCA fitted on 270 images equalises the gratings' few directions with
+    # the noise's thousands, and white noise of the MNIST-like level would then drown them
+    # (real images spread their variance over many directions).
+    return write_dataset(tmp_path, "cifar10.npz", (32, 32, 3), noise=2)
+
+
+def check_run(out, stem, stdout, n_train, n_test, dim):
+    (printed,) = ACCURACY_LINE.findall(stdout)
+    rows = read(out / f"{stem}.csv")
+    assert len(rows) == 1 and list(rows[0]) == COLUMNS
+    row = rows[0]
+    assert (int(row["n_train"]), int(row["n_test"]), int(row["dim"])) == (n_train, n_test, dim)
+    accuracy = float(row["test_accuracy"])
+    assert float(printed) == pytest.approx(100 * accuracy, abs=0.006)
+    for key in COLUMNS[12:18]:
+        assert float(row[key]) >= 0, key
+    assert float(row["peak_memory_mib"]) > 10
+    assert float(row["ridge"]) in _features.RIDGES.tolist()
+    path = read(out / f"{stem}_ridge.csv")
+    assert [float(r["ridge"]) for r in path] == pytest.approx(_features.RIDGES.tolist())
+    assert max(float(r["validation_accuracy"]) for r in path) == pytest.approx(
+        float(row["validation_accuracy"])
+    )
+    for phase in ("load", "features train", "features test", "fit", "predict"):
+        assert re.search(rf"^{phase}: \d+\.\d+ s", stdout, re.MULTILINE), phase
+    assert "network: CNN(" in stdout and "preprocessing: " in stdout and "peak memory: " in stdout
+    return row, accuracy
+
+
+def test_the_studies_are_listed_with_hyphens(capsys):
+    assert {"features_mnist", "features_cifar", "features_exact"} <= set(available())
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    usage = capsys.readouterr().out
+    assert "features-mnist" in usage and "features-cifar" in usage and "features-exact" in usage
+
+
+def test_features_mnist_quick(mnist_like, tmp_path, capsys):
+    out = tmp_path / "out"
+    main(["features-mnist", "--out", str(out), "--quick", "--data", str(mnist_like)])
+    stdout = capsys.readouterr().out
+    row, accuracy = check_run(out, "features_mnist", stdout, 300, 100, 1024)
+    assert row["dataset"] == "mnist" and "global_average" in row["network"]
+    assert "ZCA" not in row["preprocessing"]
+    assert accuracy > 0.6  # chance: 0.1
+
+
+def test_features_cifar_quick_through_the_command_line(cifar_like, tmp_path):
+    # As users run it, the study's name with an underscore accepted too.
+    out = tmp_path / "out"
+    run = subprocess.run(
+        [*STUDY, "features_cifar", "--out", str(out), "--quick", "--data", str(cifar_like), "--dim", "512"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    row, accuracy = check_run(out, "features_cifar", run.stdout, 300, 100, 512)
+    assert row["dataset"] == "cifar10" and "ZCA whitening" in row["preprocessing"]
+    # The final grid keeps 2×2 positions: 128 per position.
+    assert row["widths"].endswith("(64, 64)]")
+    assert accuracy > 0.5
+
+
+def test_features_cifar_without_zca(cifar_like, tmp_path, capsys):
+    from ntk_rs.experiments import features_cifar
+
+    row = features_cifar.run(
+        tmp_path, dim=256, zca=False, n_train=200, n_test=50, data=cifar_like, progress=False
+    )
+    assert "ZCA" not in row["preprocessing"] and row["n_train"] == 200 and row["dim"] == 256
+    assert row["test_accuracy"] > 0.3
+
+
+def test_features_exact_quick(mnist_like, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "out"
+    main(["features-exact", "--out", str(out), "--quick", "--data", str(mnist_like)])
+    png = out / "features_exact.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and 10_000 < png.stat().st_size < 150_000
+    rows = read(out / "features_exact.csv")
+    assert [r["method"] for r in rows] == ["exact", "features", "features", "features"]
+    assert [r["dim"] for r in rows] == ["", "256", "512", "1024"]
+    exact = float(rows[0]["test_accuracy"])
+    assert exact > 0.6
+    errors = [float(r["kernel_error"]) for r in rows[1:]]
+    assert 0 < errors[-1] < errors[0] < 0.5  # the Gram error falls with dim
+    for r in rows[1:]:
+        assert float(r["test_accuracy"]) > exact - 0.2
+
+
+def test_a_missing_data_file_is_named(tmp_path):
+    nowhere = tmp_path / "nowhere"
+    with pytest.raises(FileNotFoundError, match=r"nowhere/mnist\.npz not found.*--data DIR"):
+        main(["features-mnist", "--out", str(tmp_path), "--quick", "--data", str(nowhere)])
+    run = subprocess.run(
+        [*STUDY, "features-cifar", "--out", str(tmp_path), "--quick", "--data", str(nowhere)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode != 0 and "cifar10.npz not found" in run.stderr
+
+
+def test_options_a_study_does_not_take_are_usage_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["spectrum", "--out", str(tmp_path), "--quick", "--data", str(tmp_path)])
+    assert exit.value.code == 2
+    assert "--data: the study spectrum takes no such option" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit:
+        main(["features-mnist", "--out", str(tmp_path), "--quick", "--no-zca"])
+    assert exit.value.code == 2
+    with pytest.raises(SystemExit) as exit:
+        main(["features-mnist", "--out", str(tmp_path), "--dim", "0"])
+    assert exit.value.code == 2
+    assert "argument --dim: must be >= 1, got 0" in capsys.readouterr().err
+
+
+def test_the_default_data_folder_is_beside_the_checkout():
+    import ntk_rs
+
+    checkout = Path(__file__).resolve().parents[1]
+    if checkout not in Path(ntk_rs.__file__).resolve().parents:
+        pytest.skip("ntk_rs is not imported from this checkout")
+    assert _features.default_data_dir() == checkout.parent / "shared" / "data"
+
+
+def test_feature_ridge_is_kernel_ridge_on_the_features():
+    """The primal fit (FᵀF, eigendecomposition, refit) and the dual one on K = FFᵀ give the
+    same validation path, the same chosen ridge and the same test scores."""
+    rng = np.random.default_rng(1)
+    F = rng.standard_normal((120, 40)) + 0.5
+    F_test = rng.standard_normal((30, 40)) + 0.5
+    w = rng.standard_normal((40, 4))
+    Y = _features.one_hot((F @ w + rng.normal(0, 2, (120, 4))).argmax(axis=1), 4)
+    primal = _features.feature_ridge(F.astype(np.float32), Y, F_test.astype(np.float32))
+    F32, T32 = F.astype(np.float32).astype(np.float64), F_test.astype(np.float32).astype(np.float64)
+    dual = _features.kernel_ridge(F32 @ F32.T, T32 @ F32.T, Y)
+    np.testing.assert_allclose(primal.validation_mse, dual.validation_mse, rtol=1e-6)
+    np.testing.assert_array_equal(primal.validation_accuracy, dual.validation_accuracy)
+    assert primal.chosen == dual.chosen
+    np.testing.assert_allclose(primal.scores, dual.scores, rtol=1e-6, atol=1e-8)
+    # Against a direct solve with the intercept: centered features, the chosen ridge.
+    mu, ybar = F32.mean(axis=0), Y.mean(axis=0)
+    Fc = F32 - mu
+    lam = primal.ridge * np.trace(Fc.T @ Fc) / len(F)
+    beta = np.linalg.solve(Fc.T @ Fc + lam * np.eye(40), Fc.T @ (Y - ybar))
+    np.testing.assert_allclose(primal.scores, (T32 - mu) @ beta + ybar, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("n", [30, 100])  # fewer images than pixels (the dual), and more
+def test_zca_whitens_with_a_floor(n):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((n, 4, 4, 3)) @ rng.standard_normal((3, 3))
+    mu, W = _features.zca_fit(x)
+    X = x.reshape(n, -1)
+    C = np.cov(X, rowvar=False, bias=True)
+    values, U = np.linalg.eigh(C)
+    values = np.maximum(values, 0)
+    eps = _features.ZCA_REG * values.sum() / X.shape[1]
+    np.testing.assert_allclose(mu, X.mean(axis=0), atol=1e-12)
+    np.testing.assert_allclose(W, (U / np.sqrt(values + eps)) @ U.T, atol=1e-10)
+    # Whitened covariance: eigenvalues λ / (λ + ε), below 1.
+    whitened = np.cov((X - mu) @ W, rowvar=False, bias=True)
+    assert np.linalg.eigvalsh(whitened).max() < 1
+
+
+def test_features_mnist_on_the_real_data(data_dir, tmp_path, capsys):
+    if not (data_dir / "mnist.npz").is_file():
+        pytest.skip("../shared/data/mnist.npz is not present")
+    from ntk_rs.experiments import features_mnist
+
+    # Half the quick run's images, to stay within the tests' time on two busy cores.
+    features_mnist.run(tmp_path, dim=512, n_train=1000, n_test=300, data=data_dir, progress=False)
+    _, accuracy = check_run(tmp_path, "features_mnist", capsys.readouterr().out, 1000, 300, 512)
+    assert accuracy > 0.9
