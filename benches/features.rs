@@ -16,7 +16,7 @@ mod workloads;
 use std::time::Instant;
 
 use ndarray::{Array2, ArrayD};
-use ntk_rs::{Control, Kind, LayerDraws, Net, Scalar, SketchDraws, feature_dims, features_into, widths};
+use ntk_rs::{Control, Kind, LayerDraws, Net, Scalar, SketchDraws, feature_dims, features_into, widths_on};
 
 /// Owned draws of one layer: directions, then (size, buckets, signs) ×2.
 type Owned = (Array2<f64>, usize, usize, Vec<i64>, Vec<f64>, Vec<i64>, Vec<f64>);
@@ -130,8 +130,8 @@ fn main() {
         let grid = &w.shape[..w.shape.len() - 1];
         let channels = w.shape[w.shape.len() - 1];
         for dim in [4096, 16384] {
-            let Ok(ntk_widths) = widths(&w.net, grid, dim, Kind::Ntk) else { continue };
-            let rf_widths = widths(&w.net, grid, dim, Kind::Rf).unwrap();
+            let Ok(ntk_widths) = widths_on(&w.net, grid, dim, Kind::Ntk) else { continue };
+            let rf_widths = widths_on(&w.net, grid, dim, Kind::Rf).unwrap();
             let (ntk_draws, rf_draws) =
                 (draws(&w.net, channels, &ntk_widths), draws(&w.net, channels, &rf_widths));
             for threads in [1, 2] {

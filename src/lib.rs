@@ -49,7 +49,7 @@ mod simd;
 mod threads;
 
 pub use error::{Error, Result};
-pub use features::{LayerDraws, Scalar, SketchDraws, feature_dims, features_into, widths};
+pub use features::{LayerDraws, Scalar, SketchDraws, feature_dims, features_into, widths, widths_on};
 pub use gram::{
     BLOCK_MEMORY, Footprint, Gram, Inputs, Kind, SelfKernels, footprint, gram, gram_into, prepare,
     self_kernels,

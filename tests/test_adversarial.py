@@ -257,3 +257,41 @@ def test_one_output_written_by_two_calls_at_once_is_refused_naming_out():
     """
     errors = run(code)["result"]
     assert len(errors) == 1 and errors[0].startswith("out is being written by another call"), errors
+
+
+_FEATURE_NET = "net = CNN([Layer(3, pool=Pool.gaussian(2)), Layer(3, pool=Pool.global_average())])\n"
+
+
+@pytest.mark.parametrize(
+    ("code", "error", "names"),
+    [
+        # Draws too large for memory: refused before drawing, naming the widths.
+        (
+            _FEATURE_NET + "net.feature_map(2**20).transform(np.random.rand(2, 8, 8, 1))",
+            "MemoryError",
+            ("widths",),
+        ),
+        (
+            _FEATURE_NET
+            + "net.feature_map(64, widths=[(10**9, 2), (32, 32)]).transform(np.random.rand(2, 8, 8, 1))",
+            "MemoryError",
+            ("widths",),
+        ),
+        # An output larger than memory: NumPy's MemoryError before the engine.
+        (_FEATURE_NET + "net.feature_map(2**40).transform(np.random.rand(2, 8, 8, 1))", "MemoryError", ()),
+        # A batch whose buffers exceed memory: the engine's guard.
+        (
+            _FEATURE_NET + "net.feature_map(256).transform(np.random.rand(4, 64, 64, 1), batch=10**9)",
+            "MemoryError",
+            ("batch",),
+        ),
+        (
+            _FEATURE_NET + "net.feature_map(64).transform(np.full((2, 8, 8, 1), np.nan))",
+            "ValueError",
+            ("X", "NaN"),
+        ),
+    ],
+)
+def test_feature_maps_refuse_what_would_crash(code, error, names):
+    """Feature maps in a process of 3 GiB: each case ends in its exception, never a crash."""
+    raises(code, error, *names)

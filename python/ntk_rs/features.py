@@ -34,11 +34,6 @@ from .network import (
 )
 from .progress import Progress
 
-#: Fewest RF features of an intermediate layer.
-MIN_HIDDEN = 64
-#: Largest NTK sketch of an intermediate layer: beyond it the FFTs cost more than they gain.
-MAX_SKETCH = 4096
-
 Widths = list[tuple[int, int]]
 
 
@@ -106,7 +101,7 @@ def widths(
     ``dim``): ``s_K = w // 2``, ``m_K = w − s_K`` for the NTK (so
     ``P_f (s_K + m_K) = dim``), ``m_K = w`` for the RF kernel. Intermediate layers
     get ``m_k = max(64, 32 · round(dim / 256))`` and ``s_k = min(4 m_k, 4096)``
-    (0 for the RF kernel). Why (design study, ``docs/features.md``): the error is
+    (0 for the RF kernel); the rule lives in the engine (``features::widths``). Why (design study, ``docs/features.md``): the error is
     set by the intermediate widths and falls as ``dim^-1/2``; an eighth of ``dim``
     balances their cost with the final layer's under global pooling, and the
     sketches enter no matrix product (count sketches and FFTs), so four times the
@@ -115,24 +110,8 @@ def widths(
     accordingly, or pass ``widths=``.
     """
     kind = check_kind(kind)
-    ntk = kind != "rf"
-    positions = final_positions
-    least = (2 if ntk else 1) * positions
-    if dim < least or dim % positions:
-        below = max(least, dim // positions * positions)
-        above = max(least, below + positions if below < dim else below)
-        nearest = f"{below}" if below == above else f"{below} or {above}"
-        grid = "" if final_grid is None else f" {list(final_grid)}"
-        raise ValueError(
-            f"dim: the network keeps {positions} position(s) on its final grid{grid} and the features "
-            f"concatenate them, so dim must be a multiple of {positions} of at least {least}, got {dim} "
-            f"(nearest: {nearest})"
-        )
-    w = dim // positions
-    hidden = max(MIN_HIDDEN, 32 * ((dim + 128) // 256))  # 32 · round(dim / 8 / 32), halves up
-    inner = (hidden, min(4 * hidden, MAX_SKETCH) if ntk else 0)
-    last = (w - w // 2, w // 2) if ntk else (w, 0)
-    return [inner] * (len(net.layers) - 1) + [last]
+    grid = None if final_grid is None else list(final_grid)
+    return [tuple(w) for w in _core.feature_widths(len(net.layers), final_positions, grid, dim, kind)]
 
 
 def _check_widths(value: object, net: CNN, kind: str) -> tuple[tuple[int, int], ...]:
@@ -202,6 +181,7 @@ def draw(seed: int, net: CNN, input_shape: tuple[int, ...], widths: Sequence[tup
     round differently on another LAPACK).
     """
     dims, channels = len(input_shape) - 1, input_shape[-1]
+    _check_draw_memory(net, dims, channels, widths)
     streams = np.random.SeedSequence(seed).spawn(len(net.layers))
     cx, ct = channels, 0
     out = []
@@ -220,6 +200,24 @@ def draw(seed: int, net: CNN, input_shape: tuple[int, ...], widths: Sequence[tup
             out.append((W, m, 0, None, None, None, None))
         cx, ct = m, s
     return out
+
+
+def _check_draw_memory(net: CNN, dims: int, channels: int, widths: Sequence[tuple[int, int]]) -> None:
+    """A ``MemoryError`` naming the widths, before drawing, where the draws (float64
+    directions, their QR blocks, int64 buckets) would not fit in the memory available."""
+    total, cx, ct = 0, channels, 0
+    for k, (layer, (m, s)) in enumerate(zip(net.layers, widths)):
+        taps = math.prod(layer.patch_sizes(dims, k))
+        dp, dq = taps * cx, taps * (cx + ct)
+        # W, plus one Gaussian block and its QR factors while it is drawn.
+        total += 8 * (dp * -(-m // 2) + 3 * dp * min(dp, -(-m // 2))) + (16 * (m + dq) if s else 0)
+        cx, ct = m, s
+    free = _core.available_memory()
+    if free is not None and total > free:
+        raise MemoryError(
+            f"the random draws of this feature map need about {total / 2**30:.1f} GiB but "
+            f"{free / 2**30:.1f} GiB is available (widths {list(widths)}); use a smaller dim or widths"
+        )
 
 
 def _seed(value: object) -> int:

@@ -30,7 +30,7 @@ use rayon::prelude::*;
 
 pub use draws::{LayerDraws, SketchDraws};
 pub use scalar::Scalar;
-pub use widths::widths;
+pub use widths::{widths, widths_on};
 
 use crate::error::{Result, invalid};
 use crate::memory::{self, Part};

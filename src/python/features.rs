@@ -125,18 +125,21 @@ impl<'py> Args<'_, 'py> {
     }
 }
 
-/// Per layer `(m, s)` of features of length `dim` for signals on `grid`
-/// (see [`crate::features::widths`]).
+/// Per layer `(m, s)` of features of length `dim` for a network of
+/// `layers` layers keeping `positions` positions on its final grid
+/// (`final_grid`, for the message); see [`crate::features::widths`].
 #[pyfunction]
+#[pyo3(signature = (layers, positions, final_grid, dim, kind))]
 fn feature_widths(
-    layers: Vec<LayerArgs>,
-    grid: Vec<usize>,
+    layers: usize,
+    positions: usize,
+    final_grid: Option<Vec<usize>>,
     dim: usize,
     kind: &str,
 ) -> PyResult<Vec<(usize, usize)>> {
     guarded(|| {
-        let net = net_from(layers)?;
-        crate::features::widths(&net, &grid, dim, kind_from(kind)?).map_err(to_pyerr)
+        crate::features::widths(layers, positions, final_grid.as_deref(), dim, kind_from(kind)?)
+            .map_err(to_pyerr)
     })
 }
 
