@@ -54,7 +54,7 @@ impl<T: Real> LayerMaps<T> {
                 Some(*end)
             })
             .collect();
-        let values = memory::filled(ends.last().copied().unwrap_or(0), T::zero(), "a signal's norm maps")?;
+        let values = memory::zeroed(ends.last().copied().unwrap_or(0), "a signal's norm maps")?;
         Ok(LayerMaps { values, ends })
     }
 }
@@ -110,7 +110,7 @@ impl<T: Real> Signal<T> {
         buffers: &mut recursion::Buffers<T>,
     ) -> Result<Signal<T>> {
         let channels = x.shape()[x.ndim() - 1];
-        let mut planar = memory::filled(x.len(), T::zero(), "a signal's copy")?;
+        let mut planar = memory::zeroed(x.len(), "a signal's copy")?;
         // Logical order is position-major, channel-minor (a copy first when
         // `x` is not contiguous: iterating a view of dynamic dimension
         // element by element cost more than the pairs of small signals).

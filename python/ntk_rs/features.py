@@ -503,7 +503,7 @@ class FeatureMap:
             outs = _check_out(out, kind, shapes, self._dtype, X)
             given = tuple(o for o in outs if o is not None)
         draws = self._draws(shape, w)
-        with _writing(given, (X, None)), Progress(progress, n) as report:
+        with _writing(given, (X, None)), Progress(progress, n, unit="image") as report:
             _core.features(
                 layers,
                 X,

@@ -15,10 +15,17 @@ class Progress:
     """Reports to a tqdm bar or a callback; a context manager that closes the bar.
 
     ``progress`` is ``False``/``None`` (off), ``True`` (a tqdm bar) or a
-    callable ``(done, total)``; ``initial`` pairs count as already done.
+    callable ``(done, total)``; ``initial`` units (pairs, or images for feature
+    maps: ``unit``) count as already done.
     """
 
-    def __init__(self, progress: bool | Callable[[int, int], object] | None, total: int, initial: int = 0):
+    def __init__(
+        self,
+        progress: bool | Callable[[int, int], object] | None,
+        total: int,
+        initial: int = 0,
+        unit: str = "pair",
+    ):
         self.total = total
         self._bar = None
         self._callback = None
@@ -30,7 +37,7 @@ class Progress:
                     "progress=True needs tqdm: pip install 'ntk_rs[progress]', or pass a callback "
                     "progress=f called as f(pairs_done, pairs_total)"
                 ) from None
-            self._bar = tqdm(total=total, initial=initial, unit="pair", unit_scale=True, desc="ntk_rs")
+            self._bar = tqdm(total=total, initial=initial, unit=unit, unit_scale=True, desc="ntk_rs")
         elif callable(progress):
             self._callback = progress
         elif progress not in (False, None):

@@ -33,8 +33,7 @@ pub struct BatchBuffers<T: Scalar> {
 
 impl<T: Scalar> BatchBuffers<T> {
     pub fn new(layers: &[Prepared<T>], sizes: &Sizes, batch: usize, ntk: bool) -> Result<BatchBuffers<T>> {
-        let buffer =
-            |per_image: usize| memory::filled(per_image.saturating_mul(batch), T::zero(), "feature buffers");
+        let buffer = |per_image: usize| memory::zeroed(per_image.saturating_mul(batch), "feature buffers");
         let convolvers = layers
             .iter()
             .map(|l| match (&l.sketch, ntk) {
@@ -51,8 +50,8 @@ impl<T: Scalar> BatchBuffers<T> {
             r: buffer(sizes.r)?,
             t: buffer(sizes.t)?,
             pooled: buffer(sizes.pooled)?,
-            left: memory::filled(sizes.sketch, T::zero(), "feature buffers")?,
-            right: memory::filled(sizes.sketch, T::zero(), "feature buffers")?,
+            left: memory::zeroed(sizes.sketch, "feature buffers")?,
+            right: memory::zeroed(sizes.sketch, "feature buffers")?,
             convolvers,
         })
     }

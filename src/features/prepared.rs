@@ -88,7 +88,7 @@ pub fn prepare<T: Scalar>(
                 d.w.dim()
             ));
         }
-        let mut w = memory::filled(dp * h, T::zero(), "the random directions")?;
+        let mut w = memory::zeroed(dp.saturating_mul(h), "the random directions")?;
         w.iter_mut().zip(d.w.iter()).for_each(|(dst, &v)| *dst = T::of(v));
         let sketch = match (&d.sketch, ntk) {
             (Some(sk), true) => Some(prepare_sketch(k, sk, d.m, geometry.taps * (cx + ct), &mut planner)?),

@@ -71,6 +71,41 @@ pub fn filled<T: Clone>(n: usize, value: T, what: &str) -> Result<Vec<T>> {
     Ok(v)
 }
 
+/// Types whose all-zero bytes are the value zero.
+///
+/// # Safety
+/// Implement only for types where every byte zero is a valid value.
+pub unsafe trait Zeroable: Copy {}
+
+// SAFETY: all-zero bytes are 0.0 and 0.
+unsafe impl Zeroable for f32 {}
+unsafe impl Zeroable for f64 {}
+
+/// A vector of `n` zeros, or an [`Error::Memory`] naming `what` when the
+/// allocator refuses. The zeros come from the allocator (`calloc`): fresh
+/// pages arrive zeroed from the system and are not written twice, which
+/// [`filled`] would do.
+pub fn zeroed<T: Zeroable>(n: usize, what: &str) -> Result<Vec<T>> {
+    if n == 0 || size_of::<T>() == 0 {
+        return Ok(Vec::new());
+    }
+    let refused = || {
+        Error::Memory(format!(
+            "could not allocate {} for {what}",
+            size(mul(n as u128, size_of::<T>() as u128))
+        ))
+    };
+    let layout = std::alloc::Layout::array::<T>(n).map_err(|_| refused())?;
+    // SAFETY: the layout has a non-zero size.
+    let data = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<T>();
+    if data.is_null() {
+        return Err(refused());
+    }
+    // SAFETY: allocated by the global allocator with the layout of `n`
+    // values of `T`, all initialised (zero bytes are valid: `Zeroable`).
+    Ok(unsafe { Vec::from_raw_parts(data, n, n) })
+}
+
 /// `bytes` for people: `"1.5 GiB"`.
 pub fn size(bytes: u128) -> String {
     let mut n = bytes as f64;
@@ -92,6 +127,9 @@ mod tests {
         let err = filled(usize::MAX / 2, 0u64, "a test buffer").unwrap_err();
         assert!(matches!(&err, Error::Memory(m) if m.contains("a test buffer")), "{err:?}");
         assert_eq!(filled(3, 1.5f32, "three").unwrap(), vec![1.5; 3]);
+        let err = zeroed::<f64>(usize::MAX / 4, "a zeroed buffer").unwrap_err();
+        assert!(matches!(&err, Error::Memory(m) if m.contains("a zeroed buffer")), "{err:?}");
+        assert_eq!(zeroed::<f32>(3, "three").unwrap(), vec![0.0; 3]);
     }
 
     #[test]

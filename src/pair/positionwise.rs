@@ -27,7 +27,7 @@ pub struct Buffers<T> {
 
 impl<T: Real> Buffers<T> {
     pub fn new(plan: &PositionPlan) -> Result<Buffers<T>> {
-        let map = || memory::filled(plan.size, T::zero(), "a thread's maps");
+        let map = || memory::zeroed(plan.size, "a thread's maps");
         Ok(Buffers { maps: [map()?, map()?, map()?, map()?, map()?] })
     }
 

@@ -52,7 +52,7 @@ fn group_slots(plan: &Plan) -> usize {
 impl<T: Real> Buffers<T> {
     /// The buffers of `plan`, or an [`crate::Error::Memory`].
     pub fn new(plan: &Plan) -> Result<Buffers<T>> {
-        let one = |n: usize| memory::filled(n, T::zero(), "a thread's buffers");
+        let one = |n: usize| memory::zeroed(n, "a thread's buffers");
         let two = |n: usize| Ok::<_, Error>([one(n)?, one(n)?]);
         Ok(Buffers {
             group_in: two(group_slots(plan))?,

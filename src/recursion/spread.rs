@@ -37,7 +37,7 @@ impl<T: Real> Spread<T> {
         let maps = shapes
             .into_iter()
             .map(|(width, rows)| {
-                let data = memory::filled(2 * rows * width, T::zero(), "a thread's spread rows")?;
+                let data = memory::zeroed(2 * rows * width, "a thread's spread rows")?;
                 Ok(Spreads { width, rows, data, ready: vec![false; 2 * rows] })
             })
             .collect::<Result<_>>()?;

@@ -8,6 +8,7 @@ use std::ops::{AddAssign, MulAssign};
 use num_traits::{Float, FloatConst};
 
 use super::lanes::Lanes;
+use crate::memory::Zeroable;
 
 /// The precision a computation runs in.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -32,7 +33,7 @@ impl Precision {
 /// the two precisions is here; a call matches its [`Precision`] once and the
 /// engine below is generic over `T: Real`.
 pub trait Real:
-    Float + FloatConst + AddAssign + MulAssign + Default + Debug + Send + Sync + Lanes + 'static
+    Float + FloatConst + AddAssign + MulAssign + Default + Debug + Send + Sync + Lanes + Zeroable + 'static
 {
     const PRECISION: Precision;
     /// Coefficients of the arc-sine polynomial of the vectorised κ0, κ1
