@@ -169,8 +169,14 @@ def test_keyboard_interrupt_stops_the_call_and_keeps_finished_entries():
             interrupted.append(time.perf_counter())
             _thread.interrupt_main()
 
-    with pytest.raises(KeyboardInterrupt):
-        SLOW_NET.kernel(X, Z, out=out, block_size=64, progress=interrupt_once)
+    # Python's handler even where SIGINT is inherited as ignored (a job started
+    # with & by a non-interactive shell): interrupt_main does nothing then.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            SLOW_NET.kernel(X, Z, out=out, block_size=64, progress=interrupt_once)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert time.perf_counter() - interrupted[0] < 2  # liveness: the whole call takes ~50 s
     assert_no_work_continues()
     written = ~np.isnan(out)
@@ -185,7 +191,9 @@ def test_keyboard_interrupt_stops_the_call_and_keeps_finished_entries():
 def test_ctrl_c_in_a_subprocess():
     script = textwrap.dedent(
         f"""
-        import sys, time, numpy as np, ntk_rs as nk
+        import signal, sys, time, numpy as np, ntk_rs as nk
+        # Python's handler even where SIGINT was inherited as ignored.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         net = nk.CNN([nk.Layer(patch=3), nk.Layer(patch=3, pool=nk.Pool.global_average())])
         X = np.random.default_rng(0).standard_normal((2000, {SLOW_LENGTH}, 1))
         def started(done, total):
