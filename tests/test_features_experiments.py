@@ -34,6 +34,7 @@ COLUMNS = [
     "time_predict_s",
     "peak_memory_mib",
     "threads",
+    "virtual",
 ]
 STUDY = [sys.executable, "-m", "ntk_rs.experiments"]
 ACCURACY_LINE = re.compile(r"^test accuracy: (\d{1,3}\.\d\d) %$", re.MULTILINE)
@@ -121,10 +122,19 @@ def test_features_mnist_quick(mnist_like, tmp_path, capsys):
     out = tmp_path / "out"
     main(["features-mnist", "--out", str(out), "--quick", "--data", str(mnist_like)])
     stdout = capsys.readouterr().out
-    row, accuracy = check_run(out, "features_mnist", stdout, 300, 100, 1024)
-    assert row["dataset"] == "mnist" and "global_average" in row["network"]
+    # The final grid of 6×6 positions, 16 RF features each.
+    row, accuracy = check_run(out, "features_mnist", stdout, 300, 100, 576)
+    assert row["dataset"] == "mnist" and row["kind"] == "rf" and row["widths"] == "[(64, 0), (16, 0)]"
     assert "ZCA" not in row["preprocessing"]
     assert accuracy > 0.6  # chance: 0.1
+
+
+def test_features_mnist_quick_with_the_ntk(mnist_like, tmp_path, capsys):
+    out = tmp_path / "out"
+    main(["features-mnist", "--out", str(out), "--quick", "--data", str(mnist_like), "--kind", "ntk"])
+    row, accuracy = check_run(out, "features_mnist", capsys.readouterr().out, 300, 100, 576)
+    assert row["kind"] == "ntk" and row["widths"] == "[(64, 256), (8, 8)]"
+    assert accuracy > 0.6
 
 
 def test_features_cifar_quick_through_the_command_line(cifar_like, tmp_path):
@@ -139,8 +149,8 @@ def test_features_cifar_quick_through_the_command_line(cifar_like, tmp_path):
     assert run.returncode == 0, run.stderr
     row, accuracy = check_run(out, "features_cifar", run.stdout, 300, 100, 512)
     assert row["dataset"] == "cifar10" and "ZCA whitening" in row["preprocessing"]
-    # The final grid keeps 2×2 positions: 128 per position.
-    assert row["widths"].endswith("(64, 64)]")
+    # The final grid keeps 4×4 positions: 32 RF features per position.
+    assert row["widths"].endswith("(32, 0)]")
     assert accuracy > 0.5
 
 
@@ -253,6 +263,68 @@ def test_features_mnist_on_the_real_data(data_dir, tmp_path, capsys):
     from ntk_rs.experiments import features_mnist
 
     # Half the quick run's images, to stay within the tests' time on two busy cores.
-    features_mnist.run(tmp_path, dim=512, n_train=1000, n_test=300, data=data_dir, progress=False)
-    _, accuracy = check_run(tmp_path, "features_mnist", capsys.readouterr().out, 1000, 300, 512)
+    features_mnist.run(tmp_path, dim=576, n_train=1000, n_test=300, data=data_dir, progress=False)
+    _, accuracy = check_run(tmp_path, "features_mnist", capsys.readouterr().out, 1000, 300, 576)
     assert accuracy > 0.9
+
+
+def test_moments_added_in_chunks_are_the_moments_of_all_rows(monkeypatch):
+    """The studies stream: each chunk of features goes into the Gram as it comes. Any split
+    into chunks (and any CHUNK, which also splits the Gram's row blocks) gives the moments
+    of the whole, so the fit of streamed features is the fit of the held array."""
+    rng = np.random.default_rng(2)
+    F = rng.standard_normal((50, 13)).astype(np.float32)
+    Y = _features.one_hot(rng.integers(0, 3, 50), 3)
+    whole = _features._Moments(13, 3)
+    whole.add(F, Y)
+    monkeypatch.setattr(_features, "CHUNK", 4)
+    parts = _features._Moments(13, 3)
+    for i, j in ((0, 7), (7, 8), (8, 31), (31, 50)):
+        parts.add(F[i:j], Y[i:j])
+    F64 = F.astype(np.float64)
+    np.testing.assert_allclose(whole.S, F64.T @ F64, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(parts.S, whole.S, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(parts.T, whole.T, rtol=1e-12)
+    np.testing.assert_allclose(parts.f, whole.f, rtol=1e-12)
+    assert parts.n == whole.n == 50 and np.array_equal(parts.y, whole.y)
+
+
+def test_virtual_examples_are_the_images_moved_one_pixel():
+    rng = np.random.default_rng(3)
+    x = rng.integers(1, 255, (7, 5, 6, 1)).astype(np.uint8)
+    virtual = _features.Virtual(x, 2, seed=4)
+    assert len(virtual) == 21
+    rows = np.concatenate([virtual[i : i + 4] for i in range(0, 21, 4)])
+    np.testing.assert_array_equal(rows[:7], x)
+    for k in (1, 2):
+        for i in range(7):
+            dy, dx = _features.STEPS[virtual.directions[i, k - 1]]
+            moved = rows[7 * k + i]
+            # Every pixel moved by (dy, dx); the uncovered row and column are zero.
+            for u in range(5):
+                for v in range(6):
+                    inside = 0 <= u - dy < 5 and 0 <= v - dx < 6
+                    assert moved[u, v, 0] == (x[i, u - dy, v - dx, 0] if inside else 0)
+    assert set(map(tuple, _features.STEPS[virtual.directions.ravel()])) <= {
+        (a, b) for a in (-1, 0, 1) for b in (-1, 0, 1) if a or b
+    }
+
+
+def test_features_mnist_with_virtual_examples(mnist_like, tmp_path, capsys):
+    from ntk_rs.experiments import features_mnist
+
+    row = features_mnist.run(
+        tmp_path,
+        widths=features_mnist.QUICK_WIDTHS["rf"],
+        virtual=2,
+        n_train=100,
+        n_test=50,
+        data=mnist_like,
+        progress=False,
+    )
+    stdout = capsys.readouterr().out
+    assert (
+        row["virtual"] == 2
+        and "virtual examples: 2 one-pixel translation(s) of each of the 90 fitted" in stdout
+    )
+    assert row["test_accuracy"] > 0.5

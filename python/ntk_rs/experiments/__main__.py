@@ -1,4 +1,4 @@
-"""``python -m ntk_rs.experiments NAME --out DIR [--quick] [--data DIR] [--dim N] [--no-zca]``."""
+"""``python -m ntk_rs.experiments NAME --out DIR [--quick] [--data DIR] [--dim N] [--kind K] [--virtual N] [--no-zca]``."""
 
 from __future__ import annotations
 
@@ -10,14 +10,22 @@ from pathlib import Path
 from . import available
 
 
-def _positive(value: str) -> int:
+def _integer(value: str, least: int) -> int:
     try:
         n = int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be an integer, got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
+    if n < least:
+        raise argparse.ArgumentTypeError(f"must be >= {least}, got {n}")
     return n
+
+
+def _positive(value: str) -> int:
+    return _integer(value, 1)
+
+
+def _count(value: str) -> int:
+    return _integer(value, 0)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -41,6 +49,18 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--dim", type=_positive, default=None, help="feature dimension (feature studies)")
     parser.add_argument(
+        "--kind",
+        choices=("ntk", "rf"),
+        default=None,
+        help="the kernel whose features to use (feature studies)",
+    )
+    parser.add_argument(
+        "--virtual",
+        type=_count,
+        default=None,
+        help="one-pixel translations of each training image added to the fit (features-mnist)",
+    )
+    parser.add_argument(
         "--no-zca", dest="zca", action="store_false", default=None, help="no ZCA whitening (features-cifar)"
     )
     args = parser.parse_args(argv)
@@ -48,7 +68,13 @@ def main(argv: list[str] | None = None) -> None:
     study = importlib.import_module(f"{__package__}.{name}")
     accepted = inspect.signature(study.main).parameters
     options = {}
-    for key, flag in (("data", "--data"), ("dim", "--dim"), ("zca", "--no-zca")):
+    for key, flag in (
+        ("data", "--data"),
+        ("dim", "--dim"),
+        ("kind", "--kind"),
+        ("virtual", "--virtual"),
+        ("zca", "--no-zca"),
+    ):
         value = getattr(args, key)
         if value is not None:
             if key not in accepted:

@@ -95,6 +95,48 @@ def subset(x: np.ndarray, y: np.ndarray, n: int | None, seed: int) -> tuple[np.n
     return x[order], y[order]
 
 
+#: The eight one-pixel translations (rows, columns) of the virtual examples.
+STEPS = np.array([(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx])
+
+
+def shift(x: np.ndarray, step: tuple[int, int]) -> np.ndarray:
+    """Images ``(n, H, W, C)`` moved by ``step = (rows, columns)`` of at most one pixel,
+    the uncovered border filled with zeros (MNIST's background)."""
+    out = np.zeros_like(x)
+    dy, dx = (int(v) for v in step)
+    h, w = x.shape[1:3]
+    out[:, max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = x[
+        :, max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
+    ]
+    return out
+
+
+class Virtual:
+    """The images ``x`` followed by ``copies`` rounds of virtual examples (Decoste &
+    Schölkopf 2002): in round k, image i moved one pixel in the direction
+    ``directions[i, k]``, drawn from ``seed``. Sliced like an array, built per slice, so
+    that the copies are never all held."""
+
+    def __init__(self, x: np.ndarray, copies: int, seed: int) -> None:
+        self.x = x
+        self.directions = np.random.default_rng(seed).integers(0, len(STEPS), (len(x), copies))
+
+    def __len__(self) -> int:
+        return len(self.x) * (1 + self.directions.shape[1])
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        start, stop, _ = rows.indices(len(self))
+        index = np.arange(start, stop)
+        image, rounds = index % len(self.x), index // len(self.x)
+        moved = rounds > 0
+        direction = np.where(moved, self.directions[image, np.maximum(rounds - 1, 0)], -1)
+        out = self.x[image]
+        for d in np.unique(direction[moved]):
+            pick = direction == d
+            out[pick] = shift(out[pick], STEPS[d])
+        return out
+
+
 # --------------------------------------------------------------------------- preprocessing
 
 
@@ -231,16 +273,21 @@ def _reporter(label: str, total: int, enabled: bool) -> Callable[[int], None] | 
     return show
 
 
-def transform(fm, x: np.ndarray, prep: Callable, *, label: str = "features", progress: bool = False):
-    """The features of ``prep(x)``, ``(n, fm.dim)`` float32, computed ``CHUNK`` images at a
-    time into one preallocated array: besides the features, memory holds one chunk."""
+def chunks(fm, x: np.ndarray, prep: Callable, *, label: str = "features", progress: bool = False):
+    """The features of ``prep(x)`` as ``(start, F)`` pairs, ``F`` the float32 features of
+    the ``CHUNK`` images from ``start`` on: memory holds one chunk at a time."""
     n = len(x)
-    F = np.empty((n, fm.dim), dtype=np.float32)
     show = _reporter(label, n, progress)
     for i in range(0, n, CHUNK):
-        j = min(i + CHUNK, n)
         done = None if show is None else (lambda d, _t, i=i: show(i + d))
-        fm.transform(prep(x[i:j]), out=F[i:j], progress=done)
+        yield i, fm.transform(prep(x[i : i + CHUNK]), progress=done)
+
+
+def transform(fm, x: np.ndarray, prep: Callable, *, label: str = "features", progress: bool = False):
+    """The features of ``prep(x)``, ``(n, fm.dim)`` float32, one array (:func:`chunks`)."""
+    F = np.empty((len(x), fm.dim), dtype=np.float32)
+    for i, part in chunks(fm, x, prep, label=label, progress=progress):
+        F[i : i + len(part)] = part
     return F
 
 
@@ -385,21 +432,34 @@ def feature_ridge(
     eigenvectors and LAPACK's workspace (``syevd``: about ``2 dim²``): ``4 dim² · 8``
     bytes at the peak, 8.6 GB at ``dim = 16384``. Time: ``n dim²`` for the Gram (half
     of a full product), ``~4 dim³`` for the eigendecomposition and ``dim³ / 3`` for the
-    refit's solve.
+    refit's solve. :func:`run` streams: it adds the fitted rows' features to the Gram
+    chunk by chunk and never holds them (:func:`ridge_from_moments`).
     """
-    n, d = F.shape
-    n_val = max(1, round(validation * n))
-    n_fit = n - n_val
-    if n_fit < 1:
-        raise ValueError(f"ridge regression needs at least 2 training images, got {n}")
-    m = _Moments(d, Y.shape[1])
+    n_fit, _ = split(len(F), validation)
+    m = _Moments(F.shape[1], Y.shape[1])
     m.add(F[:n_fit], Y[:n_fit])
+    return ridge_from_moments(m, F[n_fit:], Y[n_fit:], F_test, ridges)
+
+
+def split(n: int, validation: float = VALIDATION) -> tuple[int, int]:
+    """``(n_fit, n_val)``: the first ``n_fit`` rows fit, the last ``n_val`` choose the ridge."""
+    n_val = max(1, round(validation * n))
+    if n - n_val < 1:
+        raise ValueError(f"ridge regression needs at least 2 training images, got {n}")
+    return n - n_val, n_val
+
+
+def ridge_from_moments(
+    m: _Moments, F_val: np.ndarray, Y_val: np.ndarray, F_test: np.ndarray, ridges: np.ndarray = RIDGES
+) -> RidgeFit:
+    """:func:`feature_ridge` from the moments ``m`` of the fitted rows (consumed: its Gram
+    is overwritten) and the held-out rows ``F_val``, ``Y_val``."""
+    n_fit, d = m.n, m.S.shape[0]
     m.center()
     values, vectors = np.linalg.eigh(m.S)
     values = np.maximum(values, 0.0)
     absolute = np.asarray(ridges) * _scale(values.sum(), n_fit)
     mu, ybar = m.means()
-    F_val = F[n_fit:]
     scores = _spectral_scores(
         values,
         vectors,
@@ -408,10 +468,10 @@ def feature_ridge(
         absolute,
     )
     del vectors
-    accuracy, mse, chosen = _choose(scores, Y[n_fit:])
+    accuracy, mse, chosen = _choose(scores, Y_val)
     # The refit: the Gram of all training rows, from the fitted part's.
     m.center(sign=-1.0)
-    m.add(F_val, Y[n_fit:])
+    m.add(F_val, Y_val)
     m.center()
     lam = ridges[chosen] * _scale(np.trace(m.S), m.n)
     m.S[np.diag_indices(d)] += lam
@@ -444,10 +504,7 @@ def kernel_ridge(
     ``K_test`` ``(n_test, n)``. With ``K = FFᵀ`` it gives :func:`feature_ridge`'s fit
     (the push-through identity), the intercept by centering the kernel."""
     n = len(K)
-    n_val = max(1, round(validation * n))
-    n_fit = n - n_val
-    if n_fit < 1:
-        raise ValueError(f"ridge regression needs at least 2 training images, got {n}")
+    n_fit, _ = split(n, validation)
     Kc, Kv = center_kernel(K[:n_fit, :n_fit], K[n_fit:, :n_fit])
     values, vectors = np.linalg.eigh(Kc)
     values = np.maximum(values, 0.0)
@@ -494,6 +551,7 @@ def run(
     n_train: int | None = None,
     n_test: int | None = None,
     zca: bool = False,
+    virtual: int = 0,
     widths: list[tuple[int, int]] | None = None,
     kind: str = "ntk",
     seed: int = 0,
@@ -504,11 +562,14 @@ def run(
 ) -> dict[str, object]:
     """Features of ``dim`` dimensions of ``net`` (``widths``: per-layer ``(m, s)`` instead
     of the default rule) for ``n_train`` random training and ``n_test`` random test images
-    (None: all), ridge regression on them (:func:`feature_ridge`), test accuracy. Prints
+    (None: all), ridge regression on them (:func:`feature_ridge`), test accuracy.
+    ``virtual``: that many one-pixel translations of each fitted training image join the
+    fit (:class:`Virtual`; the held-out and test images are not translated). Prints
     each phase and writes ``{stem}.csv`` (one row, returned) and ``{stem}_ridge.csv``
     (the validation accuracy of every ridge) into ``out``, ``stem`` the ``study`` name
     with underscores."""
     out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     stem = study.replace("-", "_")
     start = time.perf_counter()
     x_train, y_train, x_test, y_test = load(data, dataset.file)
@@ -521,21 +582,35 @@ def run(
     # ones: the validation images are then new to it, as the test images are, and choose
     # the ridge honestly (ZCA fitted on fewer images than pixels whitens its own training
     # images differently from new ones).
-    n_val = max(1, round(VALIDATION * len(x_train)))
-    prep = fit_preprocess(x_train[: len(x_train) - n_val], dataset.scale, zca=zca)
+    n_fit, n_val = split(len(x_train))
+    prep = fit_preprocess(x_train[:n_fit], dataset.scale, zca=zca)
     times = {"load": time.perf_counter() - start}
     shape = "x".join(map(str, x_train.shape[1:]))
     print(f"{study}: {dataset.title}, {len(x_train)} train / {len(x_test)} test images of {shape}")
     print(f"network: {net}")
     print(f"features: kind {fm.kind}, dim {fm.dim}, seed {fm.seed}, widths (m, s) per layer {fm.widths()}")
     print(f"preprocessing: {prep.describe()}")
+    if virtual:
+        print(f"virtual examples: {virtual} one-pixel translation(s) of each of the {n_fit} fitted images")
     print(f"load: {times['load']:.1f} s (reading and fitting the preprocessing)")
 
+    # The fitted images' features go into the Gram chunk by chunk (never held: at 60 000
+    # images and dim 8192 they would be 2 GB); the held-out and test ones are kept.
     t = time.perf_counter()
-    F = transform(fm, x_train, prep, label="features train", progress=progress)
-    times["features train"] = time.perf_counter() - t
+    Y = one_hot(y_train, classes)
+    fitted = Virtual(x_train[:n_fit], virtual, seed + 2) if virtual else x_train[:n_fit]
+    Y_fitted = np.tile(Y[:n_fit], (1 + virtual, 1))
+    moments = _Moments(fm.dim, classes)
+    gram = 0.0
+    for i, part in chunks(fm, fitted, prep, label="features train", progress=progress):
+        g = time.perf_counter()
+        moments.add(part, Y_fitted[i : i + len(part)])
+        gram += time.perf_counter() - g
+    F_val = transform(fm, x_train[n_fit:], prep, label="features held-out", progress=progress)
+    times["features train"] = time.perf_counter() - t - gram
     print(
-        f"features train: {times['features train']:.1f} s ({times['features train'] / len(F) * 1e3:.2f} ms per image)"
+        f"features train: {times['features train']:.1f} s "
+        f"({times['features train'] / (len(fitted) + n_val) * 1e3:.2f} ms per image)"
     )
     t = time.perf_counter()
     F_test = transform(fm, x_test, prep, label="features test", progress=progress)
@@ -543,11 +618,10 @@ def run(
     print(f"features test: {times['features test']:.1f} s")
 
     t = time.perf_counter()
-    Y = one_hot(y_train, classes)
-    fit = feature_ridge(F, Y, F_test, ridges)
-    times["fit"] = time.perf_counter() - t
+    fit = ridge_from_moments(moments, F_val, Y[n_fit:], F_test, ridges)
+    times["fit"] = time.perf_counter() - t + gram
     print(
-        f"fit: {times['fit']:.1f} s (ridge {fit.ridge:.0e} × mean diagonal, chosen on {n_val} held-out "
+        f"fit: {times['fit']:.1f} s (Gram {gram:.1f} s; ridge {fit.ridge:.0e} × mean diagonal, chosen on {n_val} held-out "
         f"training images: validation accuracy {100 * fit.accuracy:.2f} %)"
     )
     t = time.perf_counter()
@@ -579,6 +653,7 @@ def run(
         "time_predict_s": times["predict"],
         "peak_memory_mib": peak,
         "threads": nk.get_num_threads(),
+        "virtual": virtual,
     }
     write_csv(out / f"{stem}.csv", {k: [v] for k, v in row.items()})
     write_csv(
@@ -630,6 +705,7 @@ def compare(
     relative Frobenius error of ``FFᵀ`` against the exact training Gram. Writes
     ``{stem}.csv`` and ``{stem}.png``, ``stem`` the ``study`` name with underscores."""
     out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     stem = study.replace("-", "_")
     start = time.perf_counter()
     x_train, y_train, x_test, y_test = load(data, MNIST.file)
