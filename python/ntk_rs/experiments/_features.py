@@ -39,6 +39,8 @@ from ._common import loglog_slope, pyplot, save, write_csv
 
 #: Ridges tried, relative to the mean diagonal of the centered kernel (half decades).
 RIDGES = np.logspace(-7, 2, 19)
+#: Training and test images of a study's ``--quick`` run.
+QUICK_TRAIN, QUICK_TEST = 2000, 500
 #: Share of the training set held out to choose the ridge.
 VALIDATION = 0.1
 #: Images per call of ``fm.transform`` and per float64 block of the Gram accumulation:
@@ -666,6 +668,16 @@ def run(
     )
     print(f"{study}: CSV in {out} ({time.perf_counter() - start:.0f} s)")
     return row
+
+
+def main(run: Callable, out: Path, quick: bool, *, dim: int | None, quick_widths: list, **options) -> None:
+    """A study's command: ``run`` (its module's) on the whole dataset, or with ``quick``
+    on ``QUICK_TRAIN`` / ``QUICK_TEST`` images with ``quick_widths`` (or ``dim``)."""
+    if quick:
+        widths = None if dim else quick_widths
+        run(out, dim=dim, widths=widths, n_train=QUICK_TRAIN, n_test=QUICK_TEST, progress=False, **options)
+    else:
+        run(out, dim=dim, **options)
 
 
 # --------------------------------------------------------------------------- features against the exact kernel

@@ -51,7 +51,6 @@ KIND = "rf"
 WIDTHS = {"rf": [(512, 0), (512, 0), (768, 0)], "ntk": [(512, 2048), (512, 2048), (384, 384)]}
 #: ``--quick``: 2000 train / 500 test images, 32 features per position (dim 512).
 QUICK_WIDTHS = {"rf": [(64, 0), (64, 0), (32, 0)], "ntk": [(64, 256), (64, 256), (16, 16)]}
-QUICK_TRAIN, QUICK_TEST = 2000, 500
 
 
 def run(
@@ -62,31 +61,17 @@ def run(
     widths: list[tuple[int, int]] | None = None,
     kind: str = KIND,
     zca: bool = True,
-    n_train: int | None = None,
-    n_test: int | None = None,
-    seed: int = 0,
-    data: Path | None = None,
-    progress: bool = True,
+    **options,
 ) -> dict[str, object]:
     """The study with every choice open (network, ``dim`` or per-layer ``widths``,
-    ``kind``, ZCA, sizes): see :func:`ntk_rs.experiments._features.run`. Without ``dim``
-    and ``widths``, ``WIDTHS[kind]``. Returns the CSV's row."""
+    ``kind``, ZCA; ``options``: ``n_train``, ``n_test``, ``seed``, ``data``,
+    ``progress``): see :func:`ntk_rs.experiments._features.run`. Without ``dim`` and
+    ``widths``, ``WIDTHS[kind]``. Returns the CSV's row."""
     if dim is None and widths is None:
         widths = WIDTHS[kind]
+    options = {"progress": True, **options}
     return _features.run(
-        _features.CIFAR10,
-        out,
-        net,
-        dim,
-        n_train=n_train,
-        n_test=n_test,
-        zca=zca,
-        widths=widths,
-        kind=kind,
-        seed=seed,
-        data=data,
-        progress=progress,
-        study="features-cifar",
+        _features.CIFAR10, out, net, dim, widths=widths, kind=kind, zca=zca, study="features-cifar", **options
     )
 
 
@@ -98,18 +83,4 @@ def main(
     kind: str = KIND,
     zca: bool = True,
 ) -> None:
-    if quick:
-        widths = None if dim else QUICK_WIDTHS[kind]
-        run(
-            out,
-            dim=dim,
-            widths=widths,
-            kind=kind,
-            zca=zca,
-            n_train=QUICK_TRAIN,
-            n_test=QUICK_TEST,
-            data=data,
-            progress=False,
-        )
-    else:
-        run(out, dim=dim, kind=kind, zca=zca, data=data)
+    _features.main(run, out, quick, dim=dim, quick_widths=QUICK_WIDTHS[kind], kind=kind, data=data, zca=zca)

@@ -43,7 +43,6 @@ KIND = "rf"
 WIDTHS = {"rf": [(256, 0), (256, 0)], "ntk": [(256, 1024), (128, 128)]}
 #: ``--quick``: 2000 train / 500 test images, 16 features per position (dim 576).
 QUICK_WIDTHS = {"rf": [(64, 0), (16, 0)], "ntk": [(64, 256), (8, 8)]}
-QUICK_TRAIN, QUICK_TEST = 2000, 500
 #: Virtual examples (Decoste & Schölkopf 2002): one-pixel translations of each fitted
 #: training image added to the fit (``_features.Virtual``).
 VIRTUAL = 2
@@ -57,31 +56,25 @@ def run(
     widths: list[tuple[int, int]] | None = None,
     kind: str = KIND,
     virtual: int = VIRTUAL,
-    n_train: int | None = None,
-    n_test: int | None = None,
-    seed: int = 0,
-    data: Path | None = None,
-    progress: bool = True,
+    **options,
 ) -> dict[str, object]:
-    """The study with every choice open (network, ``dim`` or per-layer ``widths``, ``kind``,
-    sizes): see :func:`ntk_rs.experiments._features.run`. Without ``dim`` and ``widths``,
-    ``WIDTHS[kind]``. Returns the CSV's row."""
+    """The study with every choice open (network, ``dim`` or per-layer ``widths``,
+    ``kind``, virtual examples; ``options``: ``n_train``, ``n_test``, ``seed``, ``data``,
+    ``progress``): see :func:`ntk_rs.experiments._features.run`. Without ``dim`` and
+    ``widths``, ``WIDTHS[kind]``. Returns the CSV's row."""
     if dim is None and widths is None:
         widths = WIDTHS[kind]
+    options = {"progress": True, **options}
     return _features.run(
         _features.MNIST,
         out,
         net,
         dim,
-        n_train=n_train,
-        n_test=n_test,
         widths=widths,
         kind=kind,
         virtual=virtual,
-        seed=seed,
-        data=data,
-        progress=progress,
         study="features-mnist",
+        **options,
     )
 
 
@@ -93,18 +86,6 @@ def main(
     kind: str = KIND,
     virtual: int = VIRTUAL,
 ) -> None:
-    if quick:
-        widths = None if dim else QUICK_WIDTHS[kind]
-        run(
-            out,
-            dim=dim,
-            widths=widths,
-            kind=kind,
-            virtual=virtual,
-            n_train=QUICK_TRAIN,
-            n_test=QUICK_TEST,
-            data=data,
-            progress=False,
-        )
-    else:
-        run(out, dim=dim, kind=kind, virtual=virtual, data=data)
+    _features.main(
+        run, out, quick, dim=dim, quick_widths=QUICK_WIDTHS[kind], kind=kind, data=data, virtual=virtual
+    )
