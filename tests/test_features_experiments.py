@@ -179,6 +179,11 @@ def test_features_exact_quick(mnist_like, tmp_path, capsys):
     assert 0 < errors[-1] < errors[0] < 0.5  # the Gram error falls with dim
     for r in rows[1:]:
         assert float(r["test_accuracy"]) > exact - 0.2
+    # The demo's digits, its network: the same comparison.
+    rows = read(out / "features_exact_digits.csv")
+    assert [r["dim"] for r in rows] == ["", "256", "512", "1024"]
+    assert float(rows[0]["test_accuracy"]) > 0.8
+    assert (out / "features_exact_digits.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_a_missing_data_file_is_named(tmp_path):

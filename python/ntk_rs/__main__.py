@@ -12,6 +12,14 @@ import numpy as np
 import ntk_rs as nk
 from ntk_rs.predict import accuracy, classify
 
+#: The demo's network (see :func:`demo` for how it was chosen).
+DEMO_NET = nk.CNN(
+    [
+        nk.Layer(patch=4, padding="valid", pool=nk.Pool.gaussian(stride=2, sigma=3.0)),
+        nk.Layer(patch=3, pool=nk.Pool.global_average()),
+    ]
+)
+
 
 def demo(train: int, ridge: float, threads: int | None) -> None:
     """NTK and RF kernel regression on scikit-learn's 8×8 handwritten digits.
@@ -35,12 +43,7 @@ def demo(train: int, ridge: float, threads: int | None) -> None:
     y = digits.target
     order = np.random.default_rng(0).permutation(len(X))
     tr, te = order[:train], order[train:]
-    net = nk.CNN(
-        [
-            nk.Layer(patch=4, padding="valid", pool=nk.Pool.gaussian(stride=2, sigma=3.0)),
-            nk.Layer(patch=3, pool=nk.Pool.global_average()),
-        ]
-    )
+    net = DEMO_NET
     dtype = "float32"
     print(f"network: {net}, {dtype}")
     print(f"data: scikit-learn digits, {len(tr)} train and {len(te)} test images of 8x8 pixels")

@@ -697,40 +697,68 @@ def _halve(x: np.ndarray) -> np.ndarray:
     return x.reshape(n, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
 
 
+@dataclass
+class Images:
+    """A comparison's data: preprocessed images and labels, and how to name them."""
+
+    title: str
+    preprocessing: str
+    X: np.ndarray
+    y: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+
+
+def mnist_halved(n_train: int, n_test: int, data: Path | None = None) -> Images:
+    """``n_train``/``n_test`` random MNIST images averaged to 14×14, standardised."""
+    x_train, y_train, x_test, y_test = load(data, MNIST.file)
+    x_train, y_train = subset(x_train, y_train, n_train, 0)
+    x_test, y_test = subset(x_test, y_test, n_test, 1)
+    x_train, x_test = _halve(x_train), _halve(x_test)
+    prep = fit_preprocess(x_train, MNIST.scale)
+    title = f"MNIST 14×14, {n_train} train / {n_test} test"
+    return Images(title, f"2x2 box average, {prep.describe()}", prep(x_train), y_train, prep(x_test), y_test)
+
+
+def digits(n_train: int = 1000, n_test: int = 797) -> Images:
+    """scikit-learn's 8×8 digits as the demo splits them (1000 train, the other 797 test;
+    fewer of each on request)."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    X = d.images[..., None] / 16.0
+    order = np.random.default_rng(0).permutation(len(X))
+    tr, te = order[:n_train], order[1000 : 1000 + n_test]
+    title = f"digits 8×8, {n_train} train / {n_test} test"
+    return Images(title, "pixels / 16", X[tr], d.target[tr], X[te], d.target[te])
+
+
 def compare(
     out: Path,
+    images: Images,
     *,
-    n_train: int,
-    n_test: int,
     dims: list[int],
     seeds: int,
     net: nk.CNN = EXACT_NET,
     kind: str = "ntk",
-    data: Path | None = None,
     ridges: np.ndarray = RIDGES,
     study: str = "features-exact",
 ) -> list[dict[str, object]]:
     """Test accuracy of features of each ``dim`` (``seeds`` draws each) against the exact
     kernel's, with the same ridge scheme (:func:`kernel_ridge`, on ``FFᵀ`` for the
     features: the dual is cheaper than ``dim²`` for a few thousand images, and the same
-    estimator), on ``n_train``/``n_test`` random MNIST images averaged to 14×14. Also the
-    relative Frobenius error of ``FFᵀ`` against the exact training Gram. Writes
-    ``{stem}.csv`` and ``{stem}.png``, ``stem`` the ``study`` name with underscores."""
+    estimator), on ``images``. Also the relative Frobenius error of ``FFᵀ`` against the
+    exact training Gram. Writes ``{stem}.csv`` and ``{stem}.png``, ``stem`` the
+    ``study`` name with underscores."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     stem = study.replace("-", "_")
     start = time.perf_counter()
-    x_train, y_train, x_test, y_test = load(data, MNIST.file)
-    classes = int(max(y_train.max(), y_test.max())) + 1
-    x_train, y_train = subset(x_train, y_train, n_train, 0)
-    x_test, y_test = subset(x_test, y_test, n_test, 1)
-    x_train, x_test = _halve(x_train), _halve(x_test)
-    prep = fit_preprocess(x_train, MNIST.scale)
-    X, X_test = prep(x_train), prep(x_test)
-    Y = one_hot(y_train, classes)
-    print(f"{study}: MNIST averaged to {X.shape[1]}x{X.shape[2]}, {len(X)} train / {len(X_test)} test images")
+    X, X_test, y_test = images.X, images.X_test, images.y_test
+    Y = one_hot(images.y, int(max(images.y.max(), y_test.max())) + 1)
+    print(f"{study}: {images.title} images")
     print(f"network: {net}, kind {kind}")
-    print(f"preprocessing: 2x2 box average, {prep.describe()}")
+    print(f"preprocessing: {images.preprocessing}")
 
     t = time.perf_counter()
     K = net.kernel(X, kind=kind)
@@ -780,12 +808,12 @@ def compare(
                 }
             )
     write_csv(out / f"{stem}.csv", {k: [r[k] for r in rows] for k in rows[0]})
-    _plot_compare(rows, out / f"{stem}.png", len(X), len(X_test))
+    _plot_compare(rows, out / f"{stem}.png", images.title)
     print(f"{study}: figure and CSV in {out} ({time.perf_counter() - start:.0f} s)")
     return rows
 
 
-def _plot_compare(rows: list[dict], path: Path, n_train: int, n_test: int) -> None:
+def _plot_compare(rows: list[dict], path: Path, title: str) -> None:
     plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     feats = [r for r in rows if r["method"] == "features"]
@@ -800,7 +828,7 @@ def _plot_compare(rows: list[dict], path: Path, n_train: int, n_test: int) -> No
     left.set(xscale="log", xlabel="feature dimension", ylabel="test accuracy (%)")
     left.set_xticks(dims, [str(d) for d in dims])
     left.set_xticks([], minor=True)
-    left.set_title(f"Ridge regression, MNIST 14×14, {n_train} train / {n_test} test", fontsize=10)
+    left.set_title(f"Ridge regression, {title}", fontsize=10)
     left.legend(fontsize=8)
     mean = np.sqrt((err**2).mean(axis=1))
     right.scatter(np.repeat(dims, err.shape[1]), err.ravel(), s=12, color="C1", alpha=0.5)
