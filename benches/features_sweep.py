@@ -5,7 +5,10 @@ figure of the full-dataset feature runs.
 study's network and intermediate widths (``features_mnist.WIDTHS``,
 ``features_cifar.WIDTHS``), each into ``DIR/{dataset}_{width}``:
 
-    python benches/features_sweep.py run mnist 64 128 256 384 --out DIR [--data DIR]
+    python benches/features_sweep.py run mnist 64 128 256 384 --out DIR [--data DIR] [--virtual N]
+
+(MNIST's runs take ``--virtual`` copies of each image, 0 unless given: the README's
+line is without them, its square the default study with two.)
 
 ``plot`` collects the rows of every study CSV (``*.csv`` but ``*_ridge.csv``) under the given folders into
 ``docs/features_sweep.csv`` and draws ``docs/features_sweep.png``:
@@ -43,12 +46,13 @@ COLUMNS = [
 CIFAR_EXACT = {"exact CNTK-GAP, depth 4": 0.7593, "exact CNTK-V, depth 4": 0.6552}
 
 
-def run(dataset: str, final: list[int], out: Path, data: Path | None, kind: str) -> None:
+def run(dataset: str, final: list[int], out: Path, data: Path | None, kind: str, virtual: int) -> None:
     study = STUDIES[dataset]
+    options = {"virtual": virtual} if dataset == "mnist" else {}
     for width in final:
         *inner, _ = study.WIDTHS[kind]
         last = (width, 0) if kind == "rf" else (width // 2, width // 2)
-        study.run(out / f"{dataset}_{width}", widths=[*inner, last], kind=kind, data=data)
+        study.run(out / f"{dataset}_{width}", widths=[*inner, last], kind=kind, data=data, **options)
 
 
 def collect(folders: list[Path]) -> list[dict]:
@@ -120,12 +124,13 @@ def main() -> None:
     r.add_argument("--out", type=Path, required=True)
     r.add_argument("--data", type=Path, default=None)
     r.add_argument("--kind", choices=("rf", "ntk"), default="rf")
+    r.add_argument("--virtual", type=int, default=0, help="MNIST: translated copies of each image")
     p = sub.add_parser("plot", help="docs/features_sweep.csv and .png from the runs' CSVs")
     p.add_argument("folders", type=Path, nargs="+")
     p.add_argument("--out", type=Path, default=ROOT / "docs")
     args = parser.parse_args()
     if args.command == "run":
-        run(args.dataset, args.final, args.out, args.data, args.kind)
+        run(args.dataset, args.final, args.out, args.data, args.kind, args.virtual)
         return
     rows = collect(args.folders)
     args.out.mkdir(parents=True, exist_ok=True)

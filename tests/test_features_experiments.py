@@ -333,3 +333,12 @@ def test_features_mnist_with_virtual_examples(mnist_like, tmp_path, capsys):
         and "virtual examples: 2 one-pixel translation(s) of each of the 90 fitted" in stdout
     )
     assert row["test_accuracy"] > 0.5
+
+
+@pytest.mark.parametrize("virtual", [-1, 1.5, True, "2"])
+def test_a_bad_count_of_virtual_examples_is_named(mnist_like, tmp_path, virtual):
+    from ntk_rs.experiments import features_mnist
+
+    with pytest.raises(ValueError, match=r"virtual must be a count of copies \(an int >= 0\), got"):
+        features_mnist.run(tmp_path, virtual=virtual, n_train=50, n_test=20, data=mnist_like, progress=False)
+    assert not (tmp_path / "features_mnist.csv").exists()

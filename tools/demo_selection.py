@@ -104,10 +104,9 @@ from pathlib import Path
 
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
-from sklearn.datasets import load_digits
 
 import ntk_rs as nk
-from ntk_rs import CNN, Layer, Pool
+from ntk_rs import CNN, Layer, Pool, _demo
 from ntk_rs.predict import classify
 
 G2 = Pool.gaussian(stride=2)
@@ -208,10 +207,8 @@ DEMO_PAIRS = TRAIN * (TRAIN + 1) // 2 + (1797 - TRAIN) * TRAIN
 
 
 def training_digits():
-    digits = load_digits()
-    X = digits.images[..., None] / 16.0
-    tr = np.random.default_rng(0).permutation(len(X))[:TRAIN]
-    return X[tr], digits.target[tr]
+    X, y, tr, _ = _demo.digits(TRAIN)
+    return X[tr], y[tr]
 
 
 def folds():

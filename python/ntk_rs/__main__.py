@@ -10,15 +10,8 @@ import time
 import numpy as np
 
 import ntk_rs as nk
+from ntk_rs import _demo
 from ntk_rs.predict import accuracy, classify
-
-#: The demo's network (see :func:`demo` for how it was chosen).
-DEMO_NET = nk.CNN(
-    [
-        nk.Layer(patch=4, padding="valid", pool=nk.Pool.gaussian(stride=2, sigma=3.0)),
-        nk.Layer(patch=3, pool=nk.Pool.global_average()),
-    ]
-)
 
 
 def demo(train: int, ridge: float, threads: int | None) -> None:
@@ -33,17 +26,12 @@ def demo(train: int, ridge: float, threads: int | None) -> None:
     """
     t0 = time.perf_counter()
     try:
-        from sklearn.datasets import load_digits
+        X, y, tr, te = _demo.digits(train)
     except ImportError:
         sys.exit("the demo needs scikit-learn: pip install 'ntk_rs[demo]'")
     if threads is not None:
         nk.set_num_threads(threads)
-    digits = load_digits()
-    X = digits.images[..., None] / 16.0  # (1797, 8, 8, 1), values in [0, 1]
-    y = digits.target
-    order = np.random.default_rng(0).permutation(len(X))
-    tr, te = order[:train], order[train:]
-    net = DEMO_NET
+    net = _demo.NET
     dtype = "float32"
     print(f"network: {net}, {dtype}")
     print(f"data: scikit-learn digits, {len(tr)} train and {len(te)} test images of 8x8 pixels")

@@ -35,6 +35,7 @@ import numpy as np
 
 import ntk_rs as nk
 
+from .. import _demo
 from ._common import loglog_slope, pyplot, save, write_csv
 
 #: Ridges tried, relative to the mean diagonal of the centered kernel (half decades).
@@ -570,6 +571,8 @@ def run(
     each phase and writes ``{stem}.csv`` (one row, returned) and ``{stem}_ridge.csv``
     (the validation accuracy of every ridge) into ``out``, ``stem`` the ``study`` name
     with underscores."""
+    if isinstance(virtual, bool) or not isinstance(virtual, (int, np.integer)) or virtual < 0:
+        raise ValueError(f"virtual must be a count of copies (an int >= 0), got {virtual!r}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     stem = study.replace("-", "_")
@@ -722,15 +725,11 @@ def mnist_halved(n_train: int, n_test: int, data: Path | None = None) -> Images:
 
 def digits(n_train: int = 1000, n_test: int = 797) -> Images:
     """scikit-learn's 8×8 digits as the demo splits them (1000 train, the other 797 test;
-    fewer of each on request)."""
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    X = d.images[..., None] / 16.0
-    order = np.random.default_rng(0).permutation(len(X))
-    tr, te = order[:n_train], order[1000 : 1000 + n_test]
+    the first ``n_train`` and ``n_test`` of each)."""
+    X, y, tr, te = _demo.digits()
+    tr, te = tr[:n_train], te[:n_test]
     title = f"digits 8×8, {n_train} train / {n_test} test"
-    return Images(title, "pixels / 16", X[tr], d.target[tr], X[te], d.target[te])
+    return Images(title, "pixels / 16", X[tr], y[tr], X[te], y[te])
 
 
 def compare(

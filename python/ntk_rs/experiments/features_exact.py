@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..__main__ import DEMO_NET
+from .. import _demo
 from . import _features
 
 DIMS = [512, 1024, 2048, 4096, 8192, 16384]
@@ -31,11 +31,11 @@ def main(out: Path, quick: bool, data: Path | None = None) -> None:
             _features.digits(120, 60),
             dims=QUICK_DIMS,
             seeds=1,
-            net=DEMO_NET,
+            net=_demo.NET,
             study="features-exact-digits",
         )
     else:
         _features.compare(out, _features.mnist_halved(2000, 500, data), dims=DIMS, seeds=2)
         _features.compare(
-            out, _features.digits(), dims=DIMS, seeds=2, net=DEMO_NET, study="features-exact-digits"
+            out, _features.digits(), dims=DIMS, seeds=2, net=_demo.NET, study="features-exact-digits"
         )
