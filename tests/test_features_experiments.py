@@ -342,3 +342,27 @@ def test_a_bad_count_of_virtual_examples_is_named(mnist_like, tmp_path, virtual)
     with pytest.raises(ValueError, match=r"virtual must be a count of copies \(an int >= 0\), got"):
         features_mnist.run(tmp_path, virtual=virtual, n_train=50, n_test=20, data=mnist_like, progress=False)
     assert not (tmp_path / "features_mnist.csv").exists()
+
+
+def test_the_streamed_fit_of_a_study_is_the_fit_of_its_held_features(mnist_like, tmp_path, capsys):
+    """``run`` never holds the fitted images' features; the same images' features held in
+    one array and fitted by ``feature_ridge`` give the same ridge, validation path and
+    test accuracy."""
+    from ntk_rs.experiments import features_mnist
+
+    widths = features_mnist.QUICK_WIDTHS["rf"]
+    row = features_mnist.run(
+        tmp_path, widths=widths, virtual=0, n_train=200, n_test=80, data=mnist_like, progress=False
+    )
+    x_train, y_train, x_test, y_test = _features.load(mnist_like, "mnist.npz")
+    x_train, y_train = _features.subset(x_train, y_train, 200, 0)
+    x_test, y_test = _features.subset(x_test, y_test, 80, 1)
+    n_fit, _ = _features.split(200)
+    prep = _features.fit_preprocess(x_train[:n_fit], _features.MNIST.scale)
+    fm = features_mnist.NET.feature_map(None, kind="rf", seed=0, input_shape=x_train.shape[1:], widths=widths)
+    F, F_test = _features.transform(fm, x_train, prep), _features.transform(fm, x_test, prep)
+    fit = _features.feature_ridge(F, _features.one_hot(y_train, 10), F_test)
+    path = read(tmp_path / "features_mnist_ridge.csv")
+    np.testing.assert_allclose([float(r["validation_mse"]) for r in path], fit.validation_mse, rtol=1e-9)
+    assert row["ridge"] == fit.ridge
+    assert row["test_accuracy"] == float((fit.scores.argmax(axis=1) == y_test).mean())
